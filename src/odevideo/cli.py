@@ -1,0 +1,146 @@
+"""The ``odevideo`` command: a table of subcommands, each parsing its options and calling the library.
+
+Heavy imports (torch, lightning) happen inside the commands, so ``odevideo --help`` stays fast. Errors for
+bad input are printed on one line with a non-zero exit code, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from odevideo.errors import OdevideoError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Video generation with a Neural ODE in latent space.")
+
+Checkpoint = Annotated[Path, typer.Option("--checkpoint", "-c", help="A .safetensors checkpoint or a run directory.")]
+
+
+def _parse_times(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise OdevideoError(f"--times must be comma-separated numbers, got {text!r}") from None
+
+
+@app.command("train")
+def train_cmd(
+    config: Annotated[str, typer.Option(help="A shipped config (demo, mmnist1, mmnist2) or a YAML path.")] = "demo",
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override: section.key=value (repeatable).")] = None,  # noqa: UP045
+    max_steps: Annotated[Optional[int], typer.Option(help="Override train.max_steps.")] = None,  # noqa: UP045
+    max_minutes: Annotated[Optional[float], typer.Option(help="Override train.max_minutes (wall clock).")] = None,  # noqa: UP045
+    seed: Annotated[Optional[int], typer.Option(help="Override train.seed.")] = None,  # noqa: UP045
+    run_dir: Annotated[Optional[Path], typer.Option(help="Run directory [default: runs/CONFIG].")] = None,  # noqa: UP045
+    resume: Annotated[bool, typer.Option(help="Continue the run in --run-dir from its last checkpoint.")] = False,
+    mnist_dir: Annotated[Optional[Path], typer.Option(help="MNIST IDX files (default: built-in digits).")] = None,  # noqa: UP045
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Train a latent ODE; writes config.yaml, metrics.csv and checkpoints/{last,best}.safetensors."""
+    from odevideo.config import load_config
+    from odevideo.train.run import train
+
+    overrides = list(set_ or [])
+    for key, value in (("train.max_steps", max_steps), ("train.max_minutes", max_minutes),
+                       ("train.seed", seed), ("data.mnist_dir", mnist_dir)):
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    cfg = load_config(config, overrides)
+    run_dir = run_dir or Path("runs") / Path(config).stem
+    result = train(cfg, run_dir, resume=resume, progress=progress)
+    typer.echo(f"trained {result.steps} steps in {result.seconds:.0f} s; best val MSE "
+               f"{result.val_mse if result.val_mse is None else round(result.val_mse, 2)}")
+    typer.echo(f"wrote {result.run_dir}/config.yaml, {result.last}, {result.best}")
+
+
+@app.command("predict")
+def predict_cmd(
+    checkpoint: Checkpoint,
+    input: Annotated[Path, typer.Option("--input", "-i", help=".npy (T,H,W)/(T,C,H,W), .gif or .mp4.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output .npy, .gif or .mp4.")],
+    n_context: Annotated[Optional[int], typer.Option(help="Context frames [default: all].")] = None,  # noqa: UP045
+    n_future: Annotated[Optional[int], typer.Option(help="Frames to generate after the context.")] = None,  # noqa: UP045
+    times: Annotated[Optional[str], typer.Option(help="Real times to generate, e.g. 9.5,10,10.25.")] = None,  # noqa: UP045
+    fps: Annotated[float, typer.Option(help="Frame rate of a video output.")] = 4.0,
+) -> None:
+    """Generate frames from the first context frames of a clip."""
+    from odevideo.predict import predict_file
+    from odevideo.train.checkpoint import load_checkpoint
+
+    parsed = None if times is None else _parse_times(times)
+    if n_future is None and parsed is None:
+        raise OdevideoError("give --n-future N or --times t1,t2,...")
+    model = load_checkpoint(checkpoint).model
+    path = predict_file(model, input, out, n_context=n_context, n_future=n_future, times=parsed, fps=fps)
+    typer.echo(f"wrote {path}")
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    checkpoint: Checkpoint,
+    out: Annotated[Path, typer.Option("--out", "-o", help="results.json to write.")] = Path("results.json"),
+    test_file: Annotated[Optional[Path], typer.Option(help="Sequences in mnist_test_seq.npy layout (T,N,H,W) uint8.")] = None,  # noqa: UP045
+    digits: Annotated[int, typer.Option(help="Digits per generated test sequence.")] = 2,
+    n: Annotated[int, typer.Option("--n", help="Generated test sequences.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the generated test set.")] = 0,
+    n_context: Annotated[int, typer.Option(help="Context frames.")] = 10,
+    n_future: Annotated[int, typer.Option(help="Frames to predict.")] = 10,
+    mnist_dir: Annotated[Optional[Path], typer.Option(help="MNIST IDX files (default: built-in digits).")] = None,  # noqa: UP045
+    batch_size: Annotated[int, typer.Option(help="Sequences per forward pass.")] = 64,
+) -> None:
+    """Score a checkpoint and the copy-last and zeros baselines; write results.json."""
+    from odevideo.evaluate import evaluate, load_test_sequences, write_json
+    from odevideo.train.checkpoint import load_checkpoint
+
+    if n < 1 or batch_size < 1:
+        raise OdevideoError(f"--n and --batch-size must be >= 1, got {n} and {batch_size}")
+    ckpt = load_checkpoint(checkpoint)
+    size = ckpt.config.data.size
+    seqs = load_test_sequences(test_file=test_file, digits=digits, n=n, seed=seed, size=size,
+                               n_frames=n_context + n_future, mnist_dir=mnist_dir)
+    result = evaluate(ckpt.model, seqs, n_context=n_context, n_future=n_future, batch_size=batch_size,
+                      progress=True)
+    source = str(test_file) if test_file else f"generated: digits={digits}, n={n}, seed={seed}"
+    write_json(out, {"checkpoint": str(ckpt.path), "test_set": source, **result})
+    base = result["baselines"]
+    typer.echo(f"MSE {result['mse']:.2f} (copy_last {base['copy_last']['mse']:.2f}, zeros {base['zeros']['mse']:.2f}); "
+               f"SSIM {result['ssim']:.3f}; PSNR {result['psnr']:.2f} dB on {result['n_sequences']} sequences")
+    typer.echo(f"wrote {out}")
+
+
+@app.command("demo")
+def demo_cmd(
+    out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("odevideo-demo"),
+    minutes: Annotated[Optional[float], typer.Option(help="Training budget in minutes [default: 3.5].")] = None,  # noqa: UP045
+) -> None:
+    """Train a small model on 1-digit Moving MNIST for a few minutes; write a grid, a GIF, a latent plot,
+    the checkpoint and metrics.json."""
+    from odevideo.demo import run_demo
+
+    if minutes is not None and minutes <= 0:
+        raise OdevideoError(f"--minutes must be > 0, got {minutes}")
+    result = run_demo(out, minutes=minutes)
+    for name, path in result.files.items():
+        typer.echo(f"wrote {name:<10} {path}")
+    b = result.baselines
+    typer.echo(f"test MSE (per-frame sum, 10 -> 10): model {result.mse:.2f} | copy_last {b['copy_last']:.2f} | "
+               f"zeros {b['zeros']:.2f}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: run a subcommand, turning odevideo's errors into a one-line message and exit 2."""
+    try:
+        app(args=argv, prog_name="odevideo")
+    except OdevideoError as exc:
+        typer.echo(f"odevideo: error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("odevideo: interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

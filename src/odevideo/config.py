@@ -1,0 +1,279 @@
+"""Experiment configuration: the single source of defaults.
+
+A config is four dataclasses (data, model, solver, train) nested in :class:`Config`. YAML files only
+override these defaults; ``load_config`` reads a shipped name (``demo``, ``mmnist1``, ``mmnist2``) or a
+path, then applies ``key=value`` overrides such as ``train.lr=3e-4``. Every field is validated in
+``__post_init__`` so a bad value fails before any training starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, get_args, get_type_hints
+
+from odevideo.errors import ConfigError
+
+SHIPPED_CONFIGS = ("demo", "mmnist1", "mmnist2")
+
+
+def _check_choice(obj: Any, name: str) -> None:
+    hint = get_type_hints(type(obj))[name]
+    choices = get_args(hint)
+    value = getattr(obj, name)
+    if value not in choices:
+        raise ConfigError(f"{type(obj).__name__.lower()}.{name}={value!r} is not one of {list(choices)}")
+
+
+def _check_positive(obj: Any, *names: str) -> None:
+    for name in names:
+        if getattr(obj, name) <= 0:
+            raise ConfigError(f"{name} must be > 0, got {getattr(obj, name)!r}")
+
+
+@dataclass
+class DataConfig:
+    """Moving MNIST sequences.
+
+    Attributes:
+        digits: digits per sequence (1..K).
+        size: canvas side in pixels.
+        digit_size: digit side in pixels (MNIST digits are 28x28; other sizes are resampled).
+        n_frames: frames per sequence (context + target).
+        n_context: conditioning frames; the rest are targets.
+        batch_size: sequences per training step.
+        val_size: sequences in the fixed validation set.
+        mnist_dir: folder with the MNIST IDX files; ``None`` uses the digits shipped in the package.
+        seed: seed of the data streams (training stream, validation and test sets).
+    """
+
+    digits: int = 1
+    size: int = 64
+    digit_size: int = 28
+    n_frames: int = 20
+    n_context: int = 10
+    batch_size: int = 32
+    val_size: int = 256
+    mnist_dir: str | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_positive(self, "digits", "size", "digit_size", "n_frames", "n_context", "batch_size", "val_size")
+        if self.digit_size > self.size:
+            raise ConfigError(f"digit_size {self.digit_size} is larger than the canvas {self.size}")
+        if self.n_context >= self.n_frames:
+            raise ConfigError(f"n_context {self.n_context} must be smaller than n_frames {self.n_frames}")
+
+
+@dataclass
+class ModelConfig:
+    """Latent ODE architecture.
+
+    Attributes:
+        latent: ``vector`` (z is a D-vector, MLP vector field) or ``spatial`` (z is a D x h x w map,
+            convolutional vector field).
+        channels: image channels (1 for Moving MNIST).
+        patch: pixels folded into channels before the first convolution (space-to-depth).
+        width: channels of the encoder and decoder convolutions.
+        depth: convolution blocks in the encoder and in the decoder.
+        downsample: extra stride-2 stages after the patch folding (spatial size = size / patch / 2**downsample).
+        latent_dim: D, the latent size (vector) or latent channels (spatial).
+        field_hidden: hidden width of the vector field.
+        field_layers: hidden layers of the vector field.
+        aggregator: how the context features become z0: a GRU run backwards over the context frames.
+        variational: z0 drawn from N(mean, exp(logvar)) with a KL term, instead of deterministic.
+    """
+
+    latent: Literal["vector", "spatial"] = "spatial"
+    channels: int = 1
+    patch: int = 4
+    width: int = 32
+    depth: int = 2
+    downsample: int = 0
+    latent_dim: int = 16
+    field_hidden: int = 32
+    field_layers: int = 1
+    aggregator: Literal["gru"] = "gru"
+    variational: bool = False
+
+    def __post_init__(self) -> None:
+        _check_choice(self, "latent")
+        _check_choice(self, "aggregator")
+        _check_positive(self, "channels", "patch", "width", "latent_dim", "field_hidden", "field_layers")
+        if self.depth < 1 or self.downsample < 0:
+            raise ConfigError("model.depth must be >= 1 and model.downsample >= 0")
+
+
+@dataclass
+class SolverConfig:
+    """ODE solver options, passed to :func:`odevideo.ode.solve`.
+
+    Attributes:
+        method: a torchdiffeq method name (``dopri5``, ``rk4``, ``euler``, ...).
+        rtol, atol: tolerances of adaptive methods.
+        step_size: step of fixed-step methods, in time units (a frame is one unit); ``None`` steps from one
+            requested time to the next.
+        adjoint: backpropagate with the adjoint method (O(1) memory in time, more compute).
+        max_nfe: function evaluations allowed per solve; beyond it the solve fails with ``SolverError``.
+    """
+
+    method: str = "rk4"
+    rtol: float = 1e-3
+    atol: float = 1e-4
+    step_size: float | None = 0.5
+    adjoint: bool = False
+    max_nfe: int = 10_000
+
+    def __post_init__(self) -> None:
+        from odevideo.ode.solve import METHODS
+
+        if self.method not in METHODS:
+            raise ConfigError(f"solver.method={self.method!r} is not one of {sorted(METHODS)}")
+        _check_positive(self, "rtol", "atol", "max_nfe")
+        if self.step_size is not None and self.step_size <= 0:
+            raise ConfigError(f"solver.step_size must be > 0 or null, got {self.step_size}")
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation.
+
+    Attributes:
+        objective: ``reconstruction`` (the paper's: the loss sees only the context frames and the future is
+            extrapolated) or ``prediction`` (the loss also sees the target frames).
+        loss: pixel loss; ``bce`` treats pixels as Bernoulli probabilities (sharper digits), ``mse`` is squared error.
+        lr: peak learning rate of AdamW.
+        weight_decay: AdamW weight decay.
+        warmup_steps: linear warm-up steps; after it the rate follows a cosine to 0 at ``max_steps``.
+        max_steps: optimisation steps.
+        max_minutes: wall-clock budget of training; ``None`` for none. Training stops at whichever comes first.
+        kl_weight: weight of the KL term (variational models only).
+        grad_clip: gradient-norm clip; 0 disables it.
+        val_every: validate (and write checkpoints) every this many steps.
+        log_every: write per-step metrics every this many steps.
+        precision: Lightning precision (``32-true``, ``bf16-mixed``, ``16-mixed``).
+        accelerator: Lightning accelerator (``auto`` takes a GPU when present).
+        seed: seed of the weights initialisation.
+    """
+
+    objective: Literal["reconstruction", "prediction"] = "prediction"
+    loss: Literal["bce", "mse"] = "bce"
+    lr: float = 3e-3
+    weight_decay: float = 0.0
+    warmup_steps: int = 50
+    max_steps: int = 2000
+    max_minutes: float | None = None
+    kl_weight: float = 1e-3
+    grad_clip: float = 1.0
+    val_every: int = 200
+    log_every: int = 10
+    precision: Literal["32-true", "bf16-mixed", "16-mixed"] = "32-true"
+    accelerator: str = "auto"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("objective", "loss", "precision"):
+            _check_choice(self, name)
+        _check_positive(self, "lr", "max_steps", "val_every", "log_every")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise ConfigError(f"train.max_minutes must be > 0 or null, got {self.max_minutes}")
+        if self.warmup_steps < 0 or self.weight_decay < 0 or self.grad_clip < 0 or self.kl_weight < 0:
+            raise ConfigError("train.warmup_steps, weight_decay, grad_clip and kl_weight must be >= 0")
+
+
+@dataclass
+class Config:
+    """A whole experiment: data, model, solver and training."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    solver: SolverConfig = field(default_factory=SolverConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, tree: dict[str, Any] | None) -> Config:
+        """Build a config from a (possibly partial) nested dict; unknown keys are an error."""
+        tree = tree or {}
+        if not isinstance(tree, dict):
+            raise ConfigError(f"a config must be a mapping of sections, got {type(tree).__name__}")
+        sections = {f.name: f.default_factory for f in dataclasses.fields(cls)}  # type: ignore[misc]
+        unknown = set(tree) - set(sections)
+        if unknown:
+            raise ConfigError(f"unknown config section(s) {sorted(unknown)}; known: {sorted(sections)}")
+        built = {}
+        for name, factory in sections.items():
+            values = tree.get(name) or {}
+            if not isinstance(values, dict):
+                raise ConfigError(f"config section {name!r} must be a mapping, got {values!r}")
+            known = {f.name for f in dataclasses.fields(factory())}
+            bad = set(values) - known
+            if bad:
+                raise ConfigError(f"unknown config key(s) {sorted(f'{name}.{k}' for k in bad)}; "
+                                  f"known in {name}: {sorted(known)}")
+            try:
+                built[name] = factory(**values)
+            except TypeError as exc:
+                raise ConfigError(f"bad value in config section {name!r}: {exc}") from None
+        return cls(**built)
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def _parse_override(item: str) -> tuple[list[str], Any]:
+    import yaml
+
+    if "=" not in item:
+        raise ConfigError(f"--set expects key=value (e.g. train.lr=1e-3), got {item!r}")
+    key, raw = item.split("=", 1)
+    parts = key.strip().split(".")
+    if len(parts) != 2 or not all(parts):
+        raise ConfigError(f"--set key must be section.name (e.g. train.lr), got {key!r}")
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        value = raw
+    return parts, value
+
+
+def read_config_file(name_or_path: str | Path) -> dict[str, Any]:
+    """Read a shipped config by name, or a YAML file by path, into a nested dict."""
+    import yaml
+
+    text: str
+    if str(name_or_path) in SHIPPED_CONFIGS:
+        text = resources.files("odevideo").joinpath(f"configs/{name_or_path}.yaml").read_text()
+    else:
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise ConfigError(f"config {str(name_or_path)!r} is neither a shipped config "
+                              f"{list(SHIPPED_CONFIGS)} nor an existing file")
+        text = path.read_text()
+    try:
+        tree = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config {str(name_or_path)!r} is not valid YAML: {exc}") from None
+    return tree or {}
+
+
+def load_config(name_or_path: str | Path = "demo", overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Load a config by shipped name or path and apply ``section.key=value`` overrides.
+
+    Raises:
+        ConfigError: unknown file, section or key, or an invalid value.
+    """
+    tree = read_config_file(name_or_path)
+    for item in overrides:
+        (section, key), value = _parse_override(item)
+        tree.setdefault(section, {})
+        if not isinstance(tree[section], dict):
+            raise ConfigError(f"config section {section!r} is not a mapping")
+        tree[section][key] = value
+    return Config.from_dict(tree)

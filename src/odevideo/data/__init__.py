@@ -1,0 +1,1 @@
+"""Data: Moving MNIST generation, MNIST digits, the standard test-file layout and users' clips."""

@@ -1,0 +1,170 @@
+"""The latent Neural ODE video model (Voleti et al., 2019).
+
+    context frames --ConvEncoder--> features --GRU run backwards--> z0 at t_context[0]
+    z0 --solve(field)--> z(t) for every query time --ConvDecoder--> frames
+
+The latent is either a vector (B, D) with an MLP field or a map (B, D, h, w) with a convolutional field; both
+go through the same solver wrapper. Query times are real numbers: any t >= t_context[0] can be decoded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+from odevideo.config import SolverConfig
+from odevideo.errors import DataError
+from odevideo.models.blocks import ConvGRUCell
+from odevideo.models.decoder import ConvDecoder
+from odevideo.models.encoder import ConvEncoder
+from odevideo.ode import ConvField, MLPField, solve
+from odevideo.ode.solve import check_times
+
+
+@dataclass
+class Generation:
+    """Output of :meth:`LatentODE.forward`.
+
+    Attributes:
+        logits: frame logits, (B, Tq, C, H, W); ``frames = sigmoid(logits)``.
+        z_traj: latent states at the query times, (B, Tq, *latent_shape).
+        z0_mean: mean of z0, (B, *latent_shape).
+        z0_logvar: log-variance of z0 (variational models), else ``None``.
+        nfe: function evaluations of the solve.
+    """
+
+    logits: torch.Tensor
+    z_traj: torch.Tensor
+    z0_mean: torch.Tensor
+    z0_logvar: torch.Tensor | None
+    nfe: int
+
+    @property
+    def frames(self) -> torch.Tensor:
+        """Generated frames in [0, 1], (B, Tq, C, H, W)."""
+        return torch.sigmoid(self.logits)
+
+    def kl(self) -> torch.Tensor:
+        """KL(q(z0) || N(0, I)) per sequence, averaged over the batch (0 for deterministic models)."""
+        if self.z0_logvar is None:
+            return self.z0_mean.new_zeros(())
+        mean, logvar = self.z0_mean.flatten(1), self.z0_logvar.flatten(1)
+        return 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).sum(1).mean()
+
+
+class LatentODE(nn.Module):
+    """Latent Neural ODE: encode the context, integrate the latent, decode at any times.
+
+    Args:
+        latent: ``vector`` or ``spatial``.
+        channels: image channels.
+        size: frame side in pixels (frames are square).
+        patch: space-to-depth factor of the encoder (and depth-to-space of the decoder).
+        width: convolution channels.
+        depth: convolution blocks per encoder/decoder.
+        downsample: stride-2 stages after the patch folding.
+        latent_dim: D.
+        field_hidden: hidden width of the vector field.
+        field_layers: hidden layers of the vector field.
+        variational: z0 ~ N(mean, exp(logvar)) with a KL term.
+        solver: options of the ODE solve.
+    """
+
+    def __init__(self, *, latent: Literal["vector", "spatial"] = "spatial", channels: int = 1, size: int = 64,
+                 patch: int = 4, width: int = 32, depth: int = 2, downsample: int = 0, latent_dim: int = 16,
+                 field_hidden: int = 32, field_layers: int = 1, variational: bool = False,
+                 solver: SolverConfig | None = None) -> None:
+        super().__init__()
+        scale = patch * 2**downsample
+        if size % scale:
+            raise ValueError(f"frame size {size} must be divisible by patch * 2**downsample = {scale}")
+        self.latent, self.channels, self.size, self.variational = latent, channels, size, variational
+        self.solver = solver or SolverConfig()
+        side = size // scale
+        self.encoder = ConvEncoder(channels, width, patch, depth, downsample)
+        n_stats = 2 * latent_dim if variational else latent_dim
+        if latent == "vector":
+            self.latent_shape: tuple[int, ...] = (latent_dim,)
+            flat = width * side * side
+            self.to_features = nn.Sequential(nn.Flatten(), nn.Linear(flat, 4 * latent_dim), nn.SiLU())
+            self.cell: nn.Module = nn.GRUCell(4 * latent_dim, 4 * latent_dim)
+            self.head: nn.Module = nn.Linear(4 * latent_dim, n_stats)
+            self.field: nn.Module = MLPField(latent_dim, field_hidden, field_layers)
+            self.from_latent: nn.Module = nn.Sequential(nn.Linear(latent_dim, flat), nn.Unflatten(1, (width, side, side)))
+            self.decoder = ConvDecoder(width, channels, width, patch, depth, downsample)
+        else:
+            self.latent_shape = (latent_dim, side, side)
+            self.to_features = nn.Identity()
+            self.cell = ConvGRUCell(width, width)
+            self.head = nn.Conv2d(width, n_stats, 1)
+            self.field = ConvField(latent_dim, field_hidden, field_layers)
+            self.from_latent = nn.Identity()
+            self.decoder = ConvDecoder(latent_dim, channels, width, patch, depth, downsample)
+        self.state_shape = (4 * latent_dim,) if latent == "vector" else (width, side, side)
+
+    # ---------------------------------------------------------------- encode
+    def encode(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Context frames (B, M, C, H, W) -> z0 mean and log-variance (None if deterministic), (B, *latent)."""
+        b, m = frames.shape[:2]
+        feats = self.to_features(self.encoder(frames.flatten(0, 1)))  # (B*M, F...)
+        feats = feats.unflatten(0, (b, m))  # (B, M, F...)
+        h = feats.new_zeros((b, *self.state_shape))
+        for i in reversed(range(m)):  # backwards in time: h ends at the first context frame, where z0 lives
+            h = self.cell(feats[:, i], h)
+        stats = self.head(h)
+        if self.variational:
+            mean, logvar = stats.chunk(2, dim=1)
+            return mean, logvar
+        return stats, None
+
+    # ---------------------------------------------------------------- decode
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Latents (B, T, *latent) -> frame logits (B, T, C, H, W)."""
+        logits = self.decoder(self.from_latent(z.flatten(0, 1)))
+        return logits.unflatten(0, z.shape[:2])
+
+    # ---------------------------------------------------------------- forward
+    def forward(self, frames: torch.Tensor, t_context: torch.Tensor, t_query: torch.Tensor, *,
+                generator: torch.Generator | None = None) -> Generation:
+        """Generate frames at ``t_query`` from context ``frames`` observed at ``t_context``.
+
+        Args:
+            frames: context frames, (B, M, C, H, W), float in [0, 1].
+            t_context: times of the context frames, (M,), strictly increasing.
+            t_query: times to generate, (Tq,), strictly increasing, each >= t_context[0]; real numbers, so
+                times between, at or beyond the context frames are all fine.
+            generator: RNG for sampling z0 in variational models while training (the mean is used in eval).
+
+        Returns:
+            Generation with logits (B, Tq, C, H, W).
+        """
+        self.check_inputs(frames, t_context, t_query)
+        mean, logvar = self.encode(frames)
+        z0 = mean
+        if logvar is not None and self.training:
+            eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+            z0 = mean + torch.exp(0.5 * logvar) * eps
+        t_query = t_query.to(device=frames.device, dtype=frames.dtype)
+        t0 = t_context[:1].to(t_query)
+        # Solve once on the sorted union of z0's time and the query times, then pick the query times.
+        t_all = torch.unique(torch.cat([t0, t_query]))  # sorted
+        sol = solve(self.field, z0, t_all, **vars(self.solver))
+        z_traj = sol.z[:, torch.searchsorted(t_all, t_query)]  # (B, Tq, *latent)
+        return Generation(logits=self.decode(z_traj), z_traj=z_traj, z0_mean=mean, z0_logvar=logvar, nfe=sol.nfe)
+
+    def check_inputs(self, frames: torch.Tensor, t_context: torch.Tensor, t_query: torch.Tensor) -> None:
+        """Raise ``DataError`` unless the inputs have the layout and times this model needs."""
+        expected = (self.channels, self.size, self.size)
+        if frames.ndim != 5 or tuple(frames.shape[2:]) != expected:
+            raise DataError(f"context frames must be (B, M, {self.channels}, {self.size}, {self.size}), "
+                            f"got {tuple(frames.shape)}")
+        check_times(t_context, "t_context")
+        check_times(t_query, "t_query")
+        if t_context.numel() != frames.shape[1]:
+            raise DataError(f"{frames.shape[1]} context frames but {t_context.numel()} context times")
+        if float(t_query[0]) < float(t_context[0]):
+            raise DataError(f"query times must be >= the first context time {float(t_context[0])}, "
+                            f"got {float(t_query[0])}")

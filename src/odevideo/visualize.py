@@ -1,0 +1,115 @@
+"""Pictures of results: comparison grids, videos and latent-trajectory plots.
+
+Frames come in the canonical layout, float in [0, 1]: one sequence (T, C, H, W).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from odevideo.errors import DataError
+
+CONTEXT_MARK = (220, 60, 60)  # colour of the bar between observed and generated frames
+
+
+def to_uint8_rgb(frames: torch.Tensor) -> np.ndarray:
+    """(T, C, H, W) float in [0, 1] -> (T, H, W, 3) uint8."""
+    x = (frames.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+    x = np.moveaxis(x, 1, -1)  # (T, H, W, C)
+    return np.repeat(x, 3, axis=-1) if x.shape[-1] == 1 else x[..., :3]
+
+
+def comparison_grid(truth: list[torch.Tensor], generated: list[torch.Tensor], n_context: int,
+                    path: str | Path, *, gap: int = 2) -> Path:
+    """A PNG with two rows per sequence: ground truth above, generated below; a red bar marks where the
+    context ends and extrapolation begins. Each sequence is (T, C, H, W), truth and generated aligned in time."""
+    rows = []
+    for real, fake in zip(truth, generated):
+        for seq in (real, fake):
+            frames = to_uint8_rgb(seq)  # (T, H, W, 3)
+            t, h, w, _ = frames.shape
+            row = np.full((h, t * (w + gap) + gap, 3), 255, np.uint8)
+            for i in range(t):
+                x = gap + i * (w + gap)
+                row[:, x:x + w] = frames[i]
+            bar = gap + n_context * (w + gap) - gap
+            row[:, bar:bar + gap] = CONTEXT_MARK
+            rows.append(row)
+        rows.append(np.full((gap * 3, rows[-1].shape[1], 3), 255, np.uint8))
+    return _write_png(path, np.concatenate(rows[:-1], axis=0))
+
+
+def _write_png(path: str | Path, image: np.ndarray) -> Path:
+    import imageio.v3 as iio
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    iio.imwrite(path, image)
+    return path
+
+
+def write_frames(path: str | Path, frames: torch.Tensor, *, fps: float = 4.0) -> Path:
+    """Write (T, C, H, W) frames in [0, 1] by extension: ``.npy`` (float32 (T, C, H, W)), ``.gif`` or ``.mp4``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        np.save(path, frames.detach().float().cpu().numpy())
+        return path
+    if suffix not in (".gif", ".mp4"):
+        raise DataError(f"unsupported output type {suffix!r} for {path}; use .npy, .gif or .mp4")
+    import imageio.v3 as iio
+
+    video = to_uint8_rgb(frames)
+    if suffix == ".gif":
+        iio.imwrite(path, video, duration=1000.0 / fps, loop=0)
+    else:
+        h, w = video.shape[1:3]
+        video = np.pad(video, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)))  # H.264 needs even sides
+        iio.imwrite(path, video, plugin="pyav", codec="libx264", fps=fps)
+    return path
+
+
+def side_by_side(truth: torch.Tensor, generated: torch.Tensor, *, gap: int = 2) -> torch.Tensor:
+    """Truth and generated (T, C, H, W) side by side with a white gap: (T, C, H, 2W + gap)."""
+    white = torch.ones(*truth.shape[:3], gap, dtype=truth.dtype)
+    return torch.cat([truth.cpu(), white, generated.cpu()], dim=-1)
+
+
+def latent_plot(z_traj: torch.Tensor, n_context: int, path: str | Path, *, title: str = "") -> Path:
+    """Plot latent trajectories (N, T, *latent) on their first two principal components: the observed part
+    as solid lines with dots, the extrapolated part dashed with crosses."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n, t = z_traj.shape[:2]
+    flat = z_traj.detach().double().cpu().reshape(n * t, -1)
+    centred = flat - flat.mean(0)
+    _, s, v = torch.linalg.svd(centred, full_matrices=False)
+    pcs = (centred @ v[:2].T).reshape(n, t, 2).numpy()
+    explained = (s[:2] ** 2 / (s**2).sum()).numpy()
+    fig, ax = plt.subplots(figsize=(6, 5), dpi=110)
+    colours = plt.cm.tab10(np.arange(n) % 10)
+    for i in range(n):
+        obs, fut = pcs[i, :n_context], pcs[i, n_context - 1:]
+        ax.plot(obs[:, 0], obs[:, 1], "-o", color=colours[i], ms=3, lw=1.5)
+        ax.plot(fut[:, 0], fut[:, 1], "--x", color=colours[i], ms=4, lw=1.0)
+        ax.plot(*obs[0], "s", color=colours[i], ms=6)
+    ax.plot([], [], "-o", color="grey", label="observed (context)")
+    ax.plot([], [], "--x", color="grey", label="extrapolated (future)")
+    ax.plot([], [], "s", color="grey", label="z0")
+    ax.set_xlabel(f"PC 1 ({explained[0]:.0%} of variance)")
+    ax.set_ylabel(f"PC 2 ({explained[1]:.0%} of variance)")
+    ax.set_title(title or "latent trajectories z(t), first two principal components")
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
