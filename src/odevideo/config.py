@@ -27,6 +27,38 @@ def _check_choice(obj: Any, name: str) -> None:
         raise ConfigError(f"{type(obj).__name__.lower()}.{name}={value!r} is not one of {list(choices)}")
 
 
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    """Convert a YAML/CLI value to the field's annotated type (YAML reads ``1e-4`` as a string)."""
+    args = get_args(hint)
+    if type(None) in args:
+        if value is None or (isinstance(value, str) and value.lower() in ("null", "none", "")):
+            return None
+        hint = next(a for a in args if a is not type(None))
+        args = get_args(hint)
+    if args and all(isinstance(a, str) for a in args):  # Literal choices: checked in __post_init__
+        return value
+    try:
+        if hint is bool:
+            if isinstance(value, str) and value.lower() in ("true", "false"):
+                return value.lower() == "true"
+            if not isinstance(value, bool):
+                raise ValueError
+            return value
+        if hint is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value)
+        if hint is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if hint is str:
+            return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}={value!r} is not a valid {getattr(hint, '__name__', hint)}") from None
+    return value
+
+
 def _check_positive(obj: Any, *names: str) -> None:
     for name in names:
         if getattr(obj, name) <= 0:
@@ -215,10 +247,9 @@ class Config:
             if bad:
                 raise ConfigError(f"unknown config key(s) {sorted(f'{name}.{k}' for k in bad)}; "
                                   f"known in {name}: {sorted(known)}")
-            try:
-                built[name] = factory(**values)
-            except TypeError as exc:
-                raise ConfigError(f"bad value in config section {name!r}: {exc}") from None
+            hints = get_type_hints(factory)
+            values = {k: _coerce(v, hints[k], f"{name}.{k}") for k, v in values.items()}
+            built[name] = factory(**values)
         return cls(**built)
 
     def to_yaml(self) -> str:

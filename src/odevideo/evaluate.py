@@ -77,7 +77,7 @@ def evaluate(model: LatentODE, sequences: np.ndarray | torch.Tensor, *, n_contex
 
         starts = tqdm(starts, desc="evaluate", unit="batch")
     for i in starts:
-        chunk = as_float_frames(torch.as_tensor(np.asarray(sequences[i:i + batch_size])))
+        chunk = as_float_frames(torch.as_tensor(np.array(sequences[i:i + batch_size])))  # copy: may be a memmap
         context, target = chunk[:, :n_context], chunk[:, n_context:n_context + n_future]
         out = generate(model, context, times[:n_context], times[n_context:])
         nfe.append(out.nfe)

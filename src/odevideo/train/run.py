@@ -82,6 +82,7 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*(LeafSpec|treespec|TreeSpec|isinstance).*")
     warnings.filterwarnings("ignore", message=".*tensorboardX.*")
+    warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
 
 
 def train(config: Config, run_dir: str | Path, *, resume: bool = False, progress: bool = True,

@@ -1,0 +1,59 @@
+"""Checkpoints: round trip to identical outputs, directory resolution, clear errors, no pickle."""
+
+import pytest
+import torch
+
+from odevideo.errors import CheckpointError
+from odevideo.models import build_model
+from odevideo.train.checkpoint import load_checkpoint, save_checkpoint
+from tests.test_model import tiny_config
+
+
+def test_round_trip_gives_identical_outputs(tmp_path):
+    config = tiny_config(latent="spatial")
+    model = build_model(config).eval()
+    path = save_checkpoint(tmp_path / "run" / "checkpoints" / "best.safetensors", model, config, step=12,
+                           val_mse=3.5)
+    frames, t = torch.rand(2, 3, 1, 32, 32), torch.arange(3.0)
+    query = torch.tensor([0.0, 2.5, 8.0])
+    loaded = load_checkpoint(tmp_path / "run")  # a run directory resolves to its best checkpoint
+    assert loaded.path == path and loaded.step == 12 and loaded.val_mse == 3.5 and loaded.config == config
+    torch.testing.assert_close(loaded.model(frames, t, query).logits, model(frames, t, query).logits,
+                               atol=0, rtol=0)
+    assert not any(p.name.endswith(".tmp") for p in path.parent.iterdir())
+
+
+def test_corrupt_truncated_and_foreign_files_are_refused(tmp_path):
+    config = tiny_config()
+    path = save_checkpoint(tmp_path / "a.safetensors", build_model(config), config, step=0)
+    data = path.read_bytes()
+    (tmp_path / "trunc.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="trunc.safetensors"):
+        load_checkpoint(tmp_path / "trunc.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 64)
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_checkpoint(tmp_path / "junk.safetensors")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.safetensors")
+    with pytest.raises(CheckpointError, match="without checkpoints"):
+        load_checkpoint(tmp_path)
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "foreign.safetensors"))
+    with pytest.raises(CheckpointError, match="not an odevideo checkpoint"):
+        load_checkpoint(tmp_path / "foreign.safetensors")
+
+
+def test_a_pickle_disguised_as_a_checkpoint_does_not_run(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    import pickle
+
+    (tmp_path / "evil.safetensors").write_bytes(pickle.dumps(Payload()))
+    with pytest.raises(CheckpointError):
+        load_checkpoint(tmp_path / "evil.safetensors")
+    assert not marker.exists()

@@ -1,0 +1,88 @@
+"""The latent ODE: shapes, real-valued times, determinism of the solve path, learning."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from odevideo.config import Config, load_config
+from odevideo.data.moving_mnist import MovingMNIST
+from odevideo.errors import DataError, SolverError
+from odevideo.models import build_model
+from odevideo.train.module import pixel_loss
+
+
+def tiny_config(**model) -> Config:
+    return load_config("demo", ["data.size=32", "data.digit_size=14", "model.width=8", "model.latent_dim=4",
+                                "model.field_hidden=8", "model.patch=4"] + [f"model.{k}={v}" for k, v in model.items()])
+
+
+@pytest.mark.parametrize("latent", ["spatial", "vector"])
+@pytest.mark.parametrize("m,t_query", [(3, [0.0, 1.0, 2.0, 3.5, 7.25]), (1, [0.5]), (7, [2.2, 9.9, 10.0])])
+def test_shapes_for_odd_context_and_real_times(latent, m, t_query):
+    model = build_model(tiny_config(latent=latent))
+    frames = torch.rand(2, m, 1, 32, 32)
+    out = model(frames, torch.arange(float(m)), torch.tensor(t_query))
+    assert out.logits.shape == (2, len(t_query), 1, 32, 32)
+    assert out.frames.min() >= 0 and out.frames.max() <= 1
+    assert out.z_traj.shape == (2, len(t_query), *model.latent_shape)
+
+
+def test_querying_a_subset_of_times_gives_the_same_frames():
+    model = build_model(tiny_config(latent="spatial")).eval()
+    frames = torch.rand(2, 4, 1, 32, 32)
+    t_ctx = torch.arange(4.0)
+    full = model(frames, t_ctx, torch.tensor([0.0, 1.0, 2.5, 3.0, 6.0])).logits
+    sub = model(frames, t_ctx, torch.tensor([2.5, 6.0])).logits
+    torch.testing.assert_close(sub, full[:, [2, 4]], atol=1e-5, rtol=1e-4)
+
+
+def test_variational_model_samples_in_training_and_uses_the_mean_in_eval():
+    model = build_model(tiny_config(variational=True))
+    frames, t = torch.rand(2, 3, 1, 32, 32), torch.arange(3.0)
+    g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(2)
+    a, b = model(frames, t, t, generator=g1), model(frames, t, t, generator=g2)
+    assert not torch.allclose(a.logits, b.logits)
+    assert float(a.kl().detach()) > 0
+    model.eval()
+    torch.testing.assert_close(model(frames, t, t).logits, model(frames, t, t).logits)
+
+
+def test_bad_inputs_are_refused_with_clear_errors():
+    model = build_model(tiny_config())
+    frames = torch.rand(1, 3, 1, 32, 32)
+    with pytest.raises(DataError, match=r"\(B, M, 1, 32, 32\)"):
+        model(torch.rand(1, 3, 32, 32), torch.arange(3.0), torch.arange(3.0))
+    with pytest.raises(DataError, match="3 context frames but 2"):
+        model(frames, torch.arange(2.0), torch.arange(3.0))
+    with pytest.raises(SolverError, match="strictly increasing"):
+        model(frames, torch.arange(3.0), torch.tensor([4.0, 3.0]))
+    with pytest.raises(DataError, match=">= the first context time"):
+        model(frames, torch.arange(1.0, 4.0), torch.tensor([0.5, 3.0]))
+
+
+@pytest.mark.parametrize("objective", ["prediction", "reconstruction"])
+def test_overfits_one_batch(objective):
+    torch.manual_seed(0)
+    config = tiny_config()
+    model = build_model(config)
+    batch = MovingMNIST("train", digits=1, size=32, digit_size=14, n_frames=8).batch(range(4))
+    frames, times = batch["frames"], batch["times"][0]
+    n_query = 4 if objective == "reconstruction" else 8
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(150):
+        out = model(frames[:, :4], times[:4], times[:n_query])
+        loss = pixel_loss(out.logits, frames[:, :n_query], "mse")
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] / 5
+
+
+def test_config_fields_reach_the_model():
+    config = tiny_config(latent="vector")
+    model = build_model(config)
+    assert model.latent_shape == (4,)
+    assert dataclasses.asdict(model.solver) == dataclasses.asdict(config.solver)
