@@ -52,7 +52,7 @@ def test_rk4_converges_with_fourth_order():
     t = torch.tensor([0.0, 3.0], dtype=torch.float64)
     exact = torch.tensor([math.cos(3.0), math.sin(3.0)], dtype=torch.float64)
     steps = [0.2, 0.1, 0.05]
-    errors = [float((solve(Linear(ROTATION), z0, t, method="rk4", step_size=h).z[0, -1] - exact).norm())
+    errors = [(solve(Linear(ROTATION), z0, t, method="rk4", step_size=h).z[0, -1] - exact).norm().item()
               for h in steps]
     slope = np.polyfit(np.log(steps), np.log(errors), 1)[0]
     assert 3.7 < slope < 4.3

@@ -180,7 +180,10 @@ class TrainConfig:
         weight_decay: AdamW weight decay.
         warmup_steps: linear warm-up steps; after it the rate follows a cosine to 0 at ``max_steps``.
         max_steps: optimisation steps.
-        max_minutes: wall-clock budget of training; ``None`` for none. Training stops at whichever comes first.
+        max_minutes: time budget of training on ``clock``; ``None`` for none. Training stops at whichever of
+            ``max_steps`` and ``max_minutes`` comes first, and the learning rate anneals to 0 by then.
+        clock: what ``max_minutes`` counts: ``wall`` (real time) or ``process`` (CPU time of the training
+            process summed over threads: the same work whatever else the machine runs; used by benchmarks).
         kl_weight: weight of the KL term (variational models only).
         grad_clip: gradient-norm clip; 0 disables it.
         val_every: validate (and write checkpoints) every this many steps.
@@ -197,6 +200,7 @@ class TrainConfig:
     warmup_steps: int = 50
     max_steps: int = 2000
     max_minutes: float | None = None
+    clock: Literal["wall", "process"] = "wall"
     kl_weight: float = 1e-3
     grad_clip: float = 1.0
     val_every: int = 200
@@ -206,7 +210,7 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("objective", "loss", "precision"):
+        for name in ("objective", "loss", "precision", "clock"):
             _check_choice(self, name)
         _check_positive(self, "lr", "max_steps", "val_every", "log_every")
         if self.max_minutes is not None and self.max_minutes <= 0:

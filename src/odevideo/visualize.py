@@ -37,9 +37,9 @@ def comparison_grid(truth: list[torch.Tensor], generated: list[torch.Tensor], n_
                 row[:, x:x + w] = frames[i]
             bar = gap + n_context * (w + gap) - gap
             row[:, bar:bar + gap] = CONTEXT_MARK
-            rows.append(row)
-        rows.append(np.full((gap * 3, rows[-1].shape[1], 3), 255, np.uint8))
-    return _write_png(path, np.concatenate(rows[:-1], axis=0))
+            rows += [row, np.full((gap, row.shape[1], 3), 255, np.uint8)]
+        rows.append(np.full((gap * 4, rows[-1].shape[1], 3), 255, np.uint8))  # wider gap between sequences
+    return _write_png(path, np.concatenate(rows[:-2], axis=0))
 
 
 def _write_png(path: str | Path, image: np.ndarray) -> Path:

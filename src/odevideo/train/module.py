@@ -10,6 +10,7 @@ compares them with the truth. The objective decides which times:
 from __future__ import annotations
 
 import math
+import time
 
 import lightning as L
 import torch
@@ -18,7 +19,7 @@ from torch.nn import functional as F
 from odevideo import metrics
 from odevideo.config import Config, DataConfig
 from odevideo.data.moving_mnist import FixedSet, MovingMNIST, TrainStream, as_float_frames
-from odevideo.models import build_model
+from odevideo.models import Generation, LatentODE, build_model
 
 
 def pixel_loss(logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
@@ -26,6 +27,26 @@ def pixel_loss(logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.T
     if kind == "bce":
         return F.binary_cross_entropy_with_logits(logits, target)
     return F.mse_loss(torch.sigmoid(logits), target)
+
+
+def objective_loss(model: LatentODE, frames: torch.Tensor, times: torch.Tensor, *, n_context: int,
+                   objective: str, loss: str, kl_weight: float
+                   ) -> tuple[torch.Tensor, torch.Tensor, Generation, torch.Tensor]:
+    """The training loss of one batch under ``objective``.
+
+    Args:
+        model: the latent ODE.
+        frames: (B, T, C, H, W) float in [0, 1]; the first ``n_context`` frames condition.
+        times: (T,) frame times.
+
+    Returns:
+        (total loss, pixel loss, the model's output, the frames it was compared with).
+    """
+    n_query = n_context if objective == "reconstruction" else frames.shape[1]
+    out = model(frames[:, :n_context], times[:n_context], times[:n_query])
+    target = frames[:, :n_query]
+    recon = pixel_loss(out.logits, target, loss)
+    return recon + kl_weight * out.kl(), recon, out, target
 
 
 class VideoODEModule(L.LightningModule):
@@ -42,12 +63,9 @@ class VideoODEModule(L.LightningModule):
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         frames, times = self._unpack(batch)
-        m = self.config.data.n_context
-        n_query = m if self.config.train.objective == "reconstruction" else frames.shape[1]
-        out = self.model(frames[:, :m], times[:m], times[:n_query])
-        target = frames[:, :n_query]
-        recon = pixel_loss(out.logits, target, self.config.train.loss)
-        loss = recon + self.config.train.kl_weight * out.kl()
+        tc = self.config.train
+        loss, recon, out, target = objective_loss(self.model, frames, times, n_context=self.config.data.n_context,
+                                                  objective=tc.objective, loss=tc.loss, kl_weight=tc.kl_weight)
         self.log_dict({"train/loss": loss, "train/pixel_loss": recon, "train/nfe": float(out.nfe),
                        "train/mse": metrics.mse(out.frames.detach(), target).mean()}, prog_bar=False)
         self.log("loss", loss, prog_bar=True, logger=False)
@@ -60,18 +78,66 @@ class VideoODEModule(L.LightningModule):
         self.log("val/mse", metrics.mse(out.frames, frames[:, m:]).mean(), prog_bar=True,
                  batch_size=frames.shape[0])
 
+    def budget_used(self, step: int) -> float:
+        """Fraction of the training budget spent after warm-up: steps or time, whichever is further.
+
+        With a time budget (``train.max_minutes``) the cosine schedule thus reaches 0 when time runs out,
+        not at a ``max_steps`` that will never be reached."""
+        tc = self.config.train
+        used = (step - tc.warmup_steps) / max(1, tc.max_steps - tc.warmup_steps)
+        trainer = self._trainer
+        budget = next((c for c in trainer.callbacks if isinstance(c, TimeBudget)), None) if trainer else None
+        if budget is not None:
+            used = max(used, budget.fraction_used())
+        return min(1.0, max(0.0, used))
+
     def configure_optimizers(self):  # noqa: ANN201 (Lightning's union of return types)
         tc = self.config.train
         opt = torch.optim.AdamW(self.model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
 
-        def schedule(step: int) -> float:  # linear warm-up, then cosine to 0 at max_steps
+        def schedule(step: int) -> float:  # linear warm-up, then cosine to 0 at the end of the budget
             if step < tc.warmup_steps:
                 return (step + 1) / tc.warmup_steps
-            progress = min(1.0, (step - tc.warmup_steps) / max(1, tc.max_steps - tc.warmup_steps))
-            return 0.5 * (1 + math.cos(math.pi * progress))
+            return 0.5 * (1 + math.cos(math.pi * self.budget_used(step)))
 
         sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+class TimeBudget(L.Callback):
+    """Stops training once ``minutes`` have passed on ``clock``.
+
+    ``wall`` is elapsed real time; ``process`` is the CPU time of this process summed over its threads, which
+    measures the work done whatever else the machine is running (2 busy threads spend 2 CPU-minutes per
+    minute). The time spent is kept in checkpoints, so a resumed run continues the same budget.
+    """
+
+    def __init__(self, minutes: float, clock: str = "wall") -> None:
+        self.budget_s, self.clock = 60.0 * minutes, clock
+        self.spent_before = 0.0  # seconds spent by earlier (resumed-from) runs
+        self._start: float | None = None
+
+    def _now(self) -> float:
+        return time.process_time() if self.clock == "process" else time.monotonic()
+
+    def elapsed(self) -> float:
+        return self.spent_before + (0.0 if self._start is None else self._now() - self._start)
+
+    def fraction_used(self) -> float:
+        return self.elapsed() / self.budget_s
+
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._start = self._now()
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
+        if self.elapsed() >= self.budget_s:
+            trainer.should_stop = True
+
+    def state_dict(self) -> dict[str, float]:
+        return {"spent": self.elapsed()}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.spent_before = float(state["spent"])
 
 
 class MovingMNISTData(L.LightningDataModule):

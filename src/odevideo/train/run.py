@@ -20,7 +20,6 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 import lightning as L
@@ -29,7 +28,7 @@ import torch
 from odevideo.config import Config
 from odevideo.errors import CheckpointError
 from odevideo.train.checkpoint import save_checkpoint
-from odevideo.train.module import MovingMNISTData, VideoODEModule
+from odevideo.train.module import MovingMNISTData, TimeBudget, VideoODEModule
 
 
 @dataclass
@@ -117,11 +116,13 @@ def train(config: Config, run_dir: str | Path, *, resume: bool = False, progress
     if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
         loggers.append(TensorBoardLogger(run_dir, name="tensorboard", version=""))
     weights = WeightsCheckpoint(run_dir, config)
+    callbacks: list[L.Callback] = [weights]
+    if tc.max_minutes:
+        callbacks.append(TimeBudget(tc.max_minutes, tc.clock))
     trainer = L.Trainer(
         accelerator=tc.accelerator, devices=1, precision=tc.precision, max_steps=tc.max_steps,
-        max_time=timedelta(minutes=tc.max_minutes) if tc.max_minutes else None,
         val_check_interval=tc.val_every, check_val_every_n_epoch=None, num_sanity_val_steps=0,
-        logger=loggers, callbacks=[weights], log_every_n_steps=tc.log_every,
+        logger=loggers, callbacks=callbacks, log_every_n_steps=tc.log_every,
         gradient_clip_val=tc.grad_clip or None, enable_checkpointing=False, enable_model_summary=False,
         enable_progress_bar=progress, default_root_dir=run_dir)
     start = time.perf_counter()
