@@ -16,8 +16,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-
 from common import command, machine, write  # noqa: E402
+
 from odevideo.data.moving_mnist import MovingMNIST  # noqa: E402
 
 

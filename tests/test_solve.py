@@ -82,7 +82,7 @@ def test_adjoint_and_direct_gradients_agree():
         sol = solve(field, z0, t, method="dopri5", rtol=1e-10, atol=1e-10, adjoint=adjoint)
         sol.z.pow(2).sum().backward()
         grads.append([z0.grad.clone()] + [p.grad.clone() for p in field.parameters()])
-    for direct, adj in zip(*grads):
+    for direct, adj in zip(*grads, strict=False):
         torch.testing.assert_close(direct, adj, atol=1e-6, rtol=1e-5)
 
 

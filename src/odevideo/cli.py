@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -30,13 +30,13 @@ def _parse_times(text: str) -> list[float]:
 @app.command("train")
 def train_cmd(
     config: Annotated[str, typer.Option(help="A shipped config (demo, mmnist1, mmnist2) or a YAML path.")] = "demo",
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override: section.key=value (repeatable).")] = None,  # noqa: UP045
-    max_steps: Annotated[Optional[int], typer.Option(help="Override train.max_steps.")] = None,  # noqa: UP045
-    max_minutes: Annotated[Optional[float], typer.Option(help="Override train.max_minutes (wall clock).")] = None,  # noqa: UP045
-    seed: Annotated[Optional[int], typer.Option(help="Override train.seed.")] = None,  # noqa: UP045
-    run_dir: Annotated[Optional[Path], typer.Option(help="Run directory [default: runs/CONFIG].")] = None,  # noqa: UP045
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override: section.key=value (repeatable).")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Override train.max_steps.")] = None,
+    max_minutes: Annotated[float | None, typer.Option(help="Override train.max_minutes.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override train.seed.")] = None,
+    run_dir: Annotated[Path | None, typer.Option(help="Run directory (default: runs/CONFIG).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --run-dir from its last checkpoint.")] = False,
-    mnist_dir: Annotated[Optional[Path], typer.Option(help="MNIST IDX files (default: built-in digits).")] = None,  # noqa: UP045
+    mnist_dir: Annotated[Path | None, typer.Option(help="MNIST IDX files (default: built-in digits).")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Train a latent ODE; writes config.yaml, metrics.csv and checkpoints/{last,best}.safetensors."""
@@ -61,9 +61,9 @@ def predict_cmd(
     checkpoint: Checkpoint,
     input: Annotated[Path, typer.Option("--input", "-i", help=".npy (T,H,W)/(T,C,H,W), .gif or .mp4.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output .npy, .gif or .mp4.")],
-    n_context: Annotated[Optional[int], typer.Option(help="Context frames [default: all].")] = None,  # noqa: UP045
-    n_future: Annotated[Optional[int], typer.Option(help="Frames to generate after the context.")] = None,  # noqa: UP045
-    times: Annotated[Optional[str], typer.Option(help="Real times to generate, e.g. 9.5,10,10.25.")] = None,  # noqa: UP045
+    n_context: Annotated[int | None, typer.Option(help="Context frames (default: all).")] = None,
+    n_future: Annotated[int | None, typer.Option(help="Frames to generate after the context.")] = None,
+    times: Annotated[str | None, typer.Option(help="Real times to generate, e.g. 9.5,10,10.25.")] = None,
     fps: Annotated[float, typer.Option(help="Frame rate of a video output.")] = 4.0,
 ) -> None:
     """Generate frames from the first context frames of a clip."""
@@ -82,13 +82,13 @@ def predict_cmd(
 def evaluate_cmd(
     checkpoint: Checkpoint,
     out: Annotated[Path, typer.Option("--out", "-o", help="results.json to write.")] = Path("results.json"),
-    test_file: Annotated[Optional[Path], typer.Option(help="Sequences in mnist_test_seq.npy layout (T,N,H,W) uint8.")] = None,  # noqa: UP045
+    test_file: Annotated[Path | None, typer.Option(help="mnist_test_seq.npy layout: (T,N,H,W) uint8.")] = None,
     digits: Annotated[int, typer.Option(help="Digits per generated test sequence.")] = 2,
     n: Annotated[int, typer.Option("--n", help="Generated test sequences.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the generated test set.")] = 0,
     n_context: Annotated[int, typer.Option(help="Context frames.")] = 10,
     n_future: Annotated[int, typer.Option(help="Frames to predict.")] = 10,
-    mnist_dir: Annotated[Optional[Path], typer.Option(help="MNIST IDX files (default: built-in digits).")] = None,  # noqa: UP045
+    mnist_dir: Annotated[Path | None, typer.Option(help="MNIST IDX files (default: built-in digits).")] = None,
     batch_size: Annotated[int, typer.Option(help="Sequences per forward pass.")] = 64,
 ) -> None:
     """Score a checkpoint and the copy-last and zeros baselines; write results.json."""
@@ -114,7 +114,7 @@ def evaluate_cmd(
 @app.command("demo")
 def demo_cmd(
     out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("odevideo-demo"),
-    minutes: Annotated[Optional[float], typer.Option(help="Training budget in minutes [default: 3.5].")] = None,  # noqa: UP045
+    minutes: Annotated[float | None, typer.Option(help="Training budget in minutes (default: the demo config's 3.5).")] = None,
 ) -> None:
     """Train a small model on 1-digit Moving MNIST for a few minutes; write a grid, a GIF, a latent plot,
     the checkpoint and metrics.json."""

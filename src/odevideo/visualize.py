@@ -27,7 +27,7 @@ def comparison_grid(truth: list[torch.Tensor], generated: list[torch.Tensor], n_
     """A PNG with two rows per sequence: ground truth above, generated below; a red bar marks where the
     context ends and extrapolation begins. Each sequence is (T, C, H, W), truth and generated aligned in time."""
     rows = []
-    for real, fake in zip(truth, generated):
+    for real, fake in zip(truth, generated, strict=False):
         for seq in (real, fake):
             frames = to_uint8_rgb(seq)  # (T, H, W, 3)
             t, h, w, _ = frames.shape

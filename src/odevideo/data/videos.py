@@ -58,7 +58,8 @@ def _read_video(path: Path) -> np.ndarray:
         else:
             array = iio.imread(path, index=None)
     except Exception as exc:  # imageio/PyAV raise many types for broken files
-        raise DataError(f"cannot decode {path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
+        raise DataError(f"cannot decode {path}: {type(exc).__name__}: {first_line}") from None
     array = np.asarray(array)
     if array.ndim == 3:  # grey frames (T, H, W)
         array = np.repeat(array[..., None], 3, axis=-1)

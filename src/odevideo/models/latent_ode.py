@@ -93,7 +93,8 @@ class LatentODE(nn.Module):
             self.cell: nn.Module = nn.GRUCell(4 * latent_dim, 4 * latent_dim)
             self.head: nn.Module = nn.Linear(4 * latent_dim, n_stats)
             self.field: nn.Module = MLPField(latent_dim, field_hidden, field_layers)
-            self.from_latent: nn.Module = nn.Sequential(nn.Linear(latent_dim, flat), nn.Unflatten(1, (width, side, side)))
+            self.from_latent: nn.Module = nn.Sequential(nn.Linear(latent_dim, flat),
+                                                        nn.Unflatten(1, (width, side, side)))
             self.decoder = ConvDecoder(width, channels, width, patch, depth, downsample)
         else:
             self.latent_shape = (latent_dim, side, side)

@@ -14,7 +14,7 @@ class MLPField(nn.Module):
         super().__init__()
         sizes = [dim] + [hidden] * layers
         blocks: list[nn.Module] = []
-        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=False):
             blocks += [nn.Linear(n_in, n_out), nn.Tanh()]
         self.net = nn.Sequential(*blocks, nn.Linear(sizes[-1], dim))
 
@@ -32,7 +32,7 @@ class ConvField(nn.Module):
         super().__init__()
         sizes = [dim] + [hidden] * layers
         blocks: list[nn.Module] = []
-        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=False):
             blocks += [nn.Conv2d(n_in, n_out, 3, padding=1), nn.Tanh()]
         self.net = nn.Sequential(*blocks, nn.Conv2d(sizes[-1], dim, 3, padding=1))
 

@@ -1,0 +1,153 @@
+"""Quality after a fixed training budget, on a fixed Moving MNIST test set in the standard layout.
+
+    python benchmarks/quality.py --config mmnist2 --objective prediction --minutes 15 \
+        --mnist-dir ../shared/data/mnist
+    python benchmarks/quality.py --table          # print the table of benchmarks/results/quality.json
+
+Each call trains ONE model (so a table can be built over several sittings), evaluates its best checkpoint
+on 1000 test sequences (20 frames, 10 -> 10, MNIST test digits, seed 0), written once in the (T, N, H, W)
+uint8 layout of mnist_test_seq.npy and read back through the standard reader, and appends a row to
+benchmarks/results/quality.json. The budget counts process CPU time by default (``--clock process``: all
+threads summed, so it measures work even on a busy machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from common import RESULTS, command, machine
+from torch.utils.flop_counter import FlopCounterMode
+
+from odevideo.config import load_config
+from odevideo.data.moving_mnist import MovingMNIST, load_standard, save_standard
+from odevideo.evaluate import evaluate, generate
+from odevideo.train.checkpoint import load_checkpoint
+from odevideo.train.run import train
+
+ROOT = Path(__file__).resolve().parent
+TABLE_KEYS = ("model", "objective", "digits", "minutes", "params", "mse", "mae", "ssim", "psnr",
+              "train_seq_per_s", "gflops_per_s", "nfe")
+
+
+def test_file(digits: int, mnist_dir: str | None, n: int, seed: int) -> Path:
+    """The fixed test set, written once in the standard layout."""
+    tag = "full" if mnist_dir else "builtin"
+    path = ROOT / "data" / f"mmnist{digits}_test_{tag}_n{n}_seed{seed}.npy"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        gen = MovingMNIST("test", digits=digits, n_frames=20, seed=seed, mnist_dir=mnist_dir)
+        save_standard(path, gen.render_uint8(np.arange(n)))
+    return path
+
+
+def inference_flops_per_frame(model: torch.nn.Module, size: int) -> float:
+    """FLOPs to generate one frame: a 10 -> 10 forward pass on one sequence, divided by 10."""
+    frames = torch.rand(1, 10, 1, size, size)
+    with FlopCounterMode(display=False) as counter:
+        generate(model, frames, torch.arange(10.0), torch.arange(10.0, 20.0))
+    return counter.get_total_flops() / 10
+
+
+def training_flops_per_sequence(run_dir: Path) -> float:
+    from odevideo.data.moving_mnist import as_float_frames
+    from odevideo.train.module import objective_loss
+
+    ckpt = load_checkpoint(run_dir / "checkpoints" / "last.safetensors")
+    model, config = ckpt.model.train(), ckpt.config
+    d, tc = config.data, config.train
+    frames = as_float_frames(MovingMNIST("train", digits=d.digits, n_frames=d.n_frames).batch(range(2))["frames"])
+    with FlopCounterMode(display=False) as counter:
+        loss, *_ = objective_loss(model, frames, torch.arange(float(d.n_frames)), n_context=d.n_context,
+                                  objective=tc.objective, loss=tc.loss, kl_weight=tc.kl_weight)
+        loss.backward()
+    return counter.get_total_flops() / 2
+
+
+def run(args: argparse.Namespace) -> dict[str, object]:
+    overrides = [f"train.objective={args.objective}", f"train.max_minutes={args.minutes}",
+                 f"train.clock={args.clock}", f"train.seed={args.seed}", *args.set]
+    if args.mnist_dir:
+        overrides.append(f"data.mnist_dir={args.mnist_dir}")
+    config = load_config(args.config, overrides)
+    run_dir = Path(args.runs) / f"{args.config}-{args.objective}-{args.minutes}min-seed{args.seed}"
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    result = train(config, run_dir, progress=args.progress)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    path = test_file(config.data.digits, args.mnist_dir, args.n_test, 0)
+    ckpt = load_checkpoint(result.best)
+    scores = evaluate(ckpt.model, load_standard(path), n_context=10, n_future=10)
+    seq_per_s = result.steps * config.data.batch_size / result.seconds
+    train_flops = training_flops_per_sequence(run_dir)
+    metrics_csv = (run_dir / "metrics.csv").read_text().splitlines()
+    header = metrics_csv[0].split(",")
+    nfe_col = header.index("train/nfe")
+    train_nfe = [float(r.split(",")[nfe_col]) for r in metrics_csv[1:] if r.split(",")[nfe_col]]
+    return {
+        "model": args.model_name, "objective": args.objective, "digits": config.data.digits,
+        "minutes": args.minutes, "clock": args.clock, "config": args.config, "overrides": args.set,
+        "seed": args.seed, "params": sum(p.numel() for p in ckpt.model.parameters()),
+        "flops_per_frame": round(inference_flops_per_frame(ckpt.model, config.data.size)),
+        "mse": scores["mse"], "mae": scores["mae"], "ssim": scores["ssim"], "psnr": scores["psnr"],
+        "mse_per_pixel": scores["mse_per_pixel"], "per_step": scores["per_step"],
+        "baselines": {k: {m: v[m] for m in ("mse", "mae", "ssim", "psnr")} for k, v in scores["baselines"].items()},
+        "train_steps": result.steps, "train_seq_per_s": round(seq_per_s, 2),
+        "gflops_per_s": round(train_flops * seq_per_s / 1e9, 1), "train_gflop_per_seq": round(train_flops / 1e9, 3),
+        "nfe": scores["nfe"], "train_nfe": float(np.mean(train_nfe)) if train_nfe else None,
+        "train_wall_s": round(wall, 1), "train_cpu_s": round(cpu, 1),
+        "test_set": f"{path.name}: {args.n_test} sequences, 20 frames, 10 -> 10, MNIST test digits "
+                    f"({'full IDX files' if args.mnist_dir else 'built-in subset'}), seed 0",
+        "machine": machine(), "command": command(),
+        "date": datetime.date.today().isoformat(),
+    }
+
+
+def table(rows: list[dict[str, object]]) -> str:
+    head = ["model", "objective", "digits", "budget", "params", "MFLOPs/frame", "train seq/s", "GFLOP/s", "NFE",
+            "MSE", "MAE", "SSIM", "PSNR", "copy-last MSE", "zeros MSE"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        base = r["baselines"]
+        lines.append("| " + " | ".join(str(x) for x in [
+            r["model"], r["objective"], r["digits"], f"{r['minutes']} min ({r['clock']})", f"{r['params']:,}",
+            f"{r['flops_per_frame'] / 1e6:.0f}", r["train_seq_per_s"], r["gflops_per_s"], f"{r['nfe']:.0f}",
+            f"{r['mse']:.1f}", f"{r['mae']:.1f}", f"{r['ssim']:.3f}", f"{r['psnr']:.2f}",
+            f"{base['copy_last']['mse']:.1f}", f"{base['zeros']['mse']:.1f}"]) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="mmnist2")
+    parser.add_argument("--objective", default="prediction", choices=["prediction", "reconstruction"])
+    parser.add_argument("--minutes", type=float, default=15.0)
+    parser.add_argument("--clock", default="process", choices=["process", "wall"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--mnist-dir", default=None)
+    parser.add_argument("--n-test", type=int, default=1000)
+    parser.add_argument("--set", action="append", default=[], help="config override section.key=value")
+    parser.add_argument("--model-name", default="latent_ode")
+    parser.add_argument("--runs", default=str(ROOT / "runs"))
+    parser.add_argument("--progress", action="store_true")
+    parser.add_argument("--table", action="store_true", help="print the table of quality.json and exit")
+    args = parser.parse_args()
+    results = RESULTS / "quality.json"
+    rows = json.loads(results.read_text()) if results.is_file() else []
+    if not args.table:
+        row = run(args)
+        rows.append(row)
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        results.write_text(json.dumps(rows, indent=2) + "\n")
+        base = row["baselines"]
+        print(f"appended a row to {results}: MSE {row['mse']:.2f} (copy_last {base['copy_last']['mse']:.2f}, "
+              f"zeros {base['zeros']['mse']:.2f})")
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
