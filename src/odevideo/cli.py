@@ -114,7 +114,7 @@ def evaluate_cmd(
 @app.command("demo")
 def demo_cmd(
     out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("odevideo-demo"),
-    minutes: Annotated[float | None, typer.Option(help="Training budget in minutes (default: the demo config's 3.5).")] = None,
+    minutes: Annotated[float | None, typer.Option(help="Training minutes (default: the demo config's 3.5).")] = None,
 ) -> None:
     """Train a small model on 1-digit Moving MNIST for a few minutes; write a grid, a GIF, a latent plot,
     the checkpoint and metrics.json."""
