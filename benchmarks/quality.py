@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     config = load_config(args.config, overrides)
     run_dir = Path(args.runs) / f"{args.config}-{args.objective}-{args.minutes}min-seed{args.seed}"
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    result = train(config, run_dir, progress=args.progress)
+    result = train(config, run_dir, overwrite=True, progress=args.progress)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     path = test_file(config.data.digits, args.mnist_dir, args.n_test, 0)
     ckpt = load_checkpoint(result.best)

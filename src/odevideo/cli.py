@@ -36,6 +36,7 @@ def train_cmd(
     seed: Annotated[int | None, typer.Option(help="Override train.seed.")] = None,
     run_dir: Annotated[Path | None, typer.Option(help="Run directory (default: runs/CONFIG).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --run-dir from its last checkpoint.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace a run already in --run-dir.")] = False,
     mnist_dir: Annotated[Path | None, typer.Option(help="MNIST IDX files (default: built-in digits).")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
@@ -50,7 +51,7 @@ def train_cmd(
             overrides.append(f"{key}={value}")
     cfg = load_config(config, overrides)
     run_dir = run_dir or Path("runs") / Path(config).stem
-    result = train(cfg, run_dir, resume=resume, progress=progress)
+    result = train(cfg, run_dir, resume=resume, overwrite=overwrite, progress=progress)
     typer.echo(f"trained {result.steps} steps in {result.seconds:.0f} s; best val MSE "
                f"{result.val_mse if result.val_mse is None else round(result.val_mse, 2)}")
     typer.echo(f"wrote {result.run_dir}/config.yaml, {result.last}, {result.best}")

@@ -32,7 +32,7 @@ def run_demo(out_dir: str | Path = "odevideo-demo", *, minutes: float | None = N
     config = load_config("demo")
     if minutes is not None:
         config.train.max_minutes = minutes
-    run = train(config, out_dir / "run", progress=progress)
+    run = train(config, out_dir / "run", overwrite=True, progress=progress)
     ckpt = load_checkpoint(run.best)
     d = config.data
     seqs = load_test_sequences(digits=d.digits, n=N_TEST, seed=0, size=d.size, n_frames=d.n_frames)

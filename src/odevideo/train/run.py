@@ -75,6 +75,18 @@ class WeightsCheckpoint(L.Callback):
         self.best = state["best"]
 
 
+def _progress_bar() -> L.Callback:
+    from lightning.pytorch.callbacks import RichProgressBar
+
+    class StepProgressBar(RichProgressBar):
+        """Lightning's rich bar, labelled by step: a stream of batches has no epochs worth showing."""
+
+        def _get_train_description(self, current_epoch: int) -> str:
+            return "train"
+
+    return StepProgressBar()
+
+
 def _quiet_lightning() -> None:
     for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -84,19 +96,21 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
 
 
-def train(config: Config, run_dir: str | Path, *, resume: bool = False, progress: bool = True,
-          num_workers: int = 0) -> TrainResult:
+def train(config: Config, run_dir: str | Path, *, resume: bool = False, overwrite: bool = False,
+          progress: bool = True, num_workers: int = 0) -> TrainResult:
     """Train ``config`` in ``run_dir`` until ``train.max_steps`` or ``train.max_minutes``.
 
     Args:
         config: the resolved experiment config.
         run_dir: where config, metrics and checkpoints go; created if missing.
         resume: continue from ``run_dir/checkpoints/trainer.ckpt`` (optimizer, schedule, step, data position).
+        overwrite: start afresh in a ``run_dir`` that already holds a run (its checkpoints are replaced).
         progress: show a progress bar.
         num_workers: DataLoader workers for the training stream (generation is fast; 0 is usually best).
 
     Raises:
-        CheckpointError: ``resume`` without a trainer checkpoint in ``run_dir``.
+        CheckpointError: ``resume`` without a trainer checkpoint in ``run_dir``, or a ``run_dir`` that already
+            holds a run without ``resume`` or ``overwrite`` (nothing is lost by accident).
     """
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
@@ -105,6 +119,9 @@ def train(config: Config, run_dir: str | Path, *, resume: bool = False, progress
     ckpt_path = run_dir / "checkpoints" / "trainer.ckpt"
     if resume and not ckpt_path.is_file():
         raise CheckpointError(f"--resume: no {ckpt_path} to resume from (train without --resume first)")
+    if not (resume or overwrite) and (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
+        raise CheckpointError(f"{run_dir} already holds a run: pass --resume to continue it, --overwrite to "
+                              "replace it, or choose another --run-dir")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(config.to_yaml())
     (run_dir / "command.txt").write_text(shlex.join(sys.argv) + "\n")
@@ -116,7 +133,7 @@ def train(config: Config, run_dir: str | Path, *, resume: bool = False, progress
     if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
         loggers.append(TensorBoardLogger(run_dir, name="tensorboard", version=""))
     weights = WeightsCheckpoint(run_dir, config)
-    callbacks: list[L.Callback] = [weights]
+    callbacks: list[L.Callback] = [weights, _progress_bar()] if progress else [weights]
     if tc.max_minutes:
         callbacks.append(TimeBudget(tc.max_minutes, tc.clock))
     trainer = L.Trainer(
