@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     if args.mnist_dir:
         overrides.append(f"data.mnist_dir={args.mnist_dir}")
     config = load_config(args.config, overrides)
-    run_dir = Path(args.runs) / f"{args.config}-{args.objective}-{args.minutes}min-seed{args.seed}"
+    run_dir = Path(args.runs) / f"{args.model_name}-{args.config}-{args.objective}-{args.minutes}min-seed{args.seed}"
     cpu0, wall0 = time.process_time(), time.perf_counter()
     result = train(config, run_dir, overwrite=True, progress=args.progress)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
@@ -134,9 +134,10 @@ def main() -> None:
     parser.add_argument("--model-name", default="latent_ode")
     parser.add_argument("--runs", default=str(ROOT / "runs"))
     parser.add_argument("--progress", action="store_true")
-    parser.add_argument("--table", action="store_true", help="print the table of quality.json and exit")
+    parser.add_argument("--results", default="quality.json", help="results file under benchmarks/results/")
+    parser.add_argument("--table", action="store_true", help="print the table of the results file and exit")
     args = parser.parse_args()
-    results = RESULTS / "quality.json"
+    results = RESULTS / args.results
     rows = json.loads(results.read_text()) if results.is_file() else []
     if not args.table:
         row = run(args)

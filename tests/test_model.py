@@ -17,10 +17,11 @@ def tiny_config(**model) -> Config:
                                 "model.field_hidden=8", "model.patch=4"] + [f"model.{k}={v}" for k, v in model.items()])
 
 
-@pytest.mark.parametrize("latent", ["spatial", "vector"])
+@pytest.mark.parametrize("latent,extra", [("spatial", {}), ("vector", {}), ("spatial", {"skip": True}),
+                                          ("vector", {"skip": True}), ("spatial", {"field": "gated"})])
 @pytest.mark.parametrize("m,t_query", [(3, [0.0, 1.0, 2.0, 3.5, 7.25]), (1, [0.5]), (7, [2.2, 9.9, 10.0])])
-def test_shapes_for_odd_context_and_real_times(latent, m, t_query):
-    model = build_model(tiny_config(latent=latent))
+def test_shapes_for_odd_context_and_real_times(latent, extra, m, t_query):
+    model = build_model(tiny_config(latent=latent, **extra))
     frames = torch.rand(2, m, 1, 32, 32)
     out = model(frames, torch.arange(float(m)), torch.tensor(t_query))
     assert out.logits.shape == (2, len(t_query), 1, 32, 32)

@@ -116,6 +116,8 @@ class ModelConfig:
         field_layers: hidden layers of the vector field.
         aggregator: how the context features become z0: a GRU run backwards over the context frames.
         variational: z0 drawn from N(mean, exp(logvar)) with a KL term, instead of deterministic.
+        field: vector field of spatial latents: ``conv`` (tanh hidden layers) or ``gated`` (multiplicative).
+        skip: feed the decoder the last context frame's encoder features (content) beside z(t).
     """
 
     latent: Literal["vector", "spatial"] = "spatial"
@@ -129,9 +131,12 @@ class ModelConfig:
     field_layers: int = 1
     aggregator: Literal["gru"] = "gru"
     variational: bool = False
+    field: Literal["conv", "gated"] = "conv"
+    skip: bool = False
 
     def __post_init__(self) -> None:
         _check_choice(self, "latent")
+        _check_choice(self, "field")
         _check_choice(self, "aggregator")
         _check_positive(self, "channels", "patch", "width", "latent_dim", "field_hidden", "field_layers")
         if self.depth < 1 or self.downsample < 0:

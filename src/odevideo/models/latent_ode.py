@@ -20,7 +20,7 @@ from odevideo.errors import DataError
 from odevideo.models.blocks import ConvGRUCell
 from odevideo.models.decoder import ConvDecoder
 from odevideo.models.encoder import ConvEncoder
-from odevideo.ode import ConvField, MLPField, solve
+from odevideo.ode import ConvField, GatedConvField, MLPField, solve
 from odevideo.ode.solve import check_times
 
 
@@ -70,18 +70,26 @@ class LatentODE(nn.Module):
         field_hidden: hidden width of the vector field.
         field_layers: hidden layers of the vector field.
         variational: z0 ~ N(mean, exp(logvar)) with a KL term.
+        field: ``conv`` (tanh hidden layers) or ``gated`` (hidden a * sigmoid(b): multiplicative, so the field can
+            scale a displacement by a velocity stored in other channels). Spatial latents only; vector latents
+            use an MLP.
+        skip: also feed the decoder the encoder features of the last context frame (content), so the latent
+            only needs to carry where things are and how they move.
         solver: options of the ODE solve.
     """
 
     def __init__(self, *, latent: Literal["vector", "spatial"] = "spatial", channels: int = 1, size: int = 64,
                  patch: int = 4, width: int = 32, depth: int = 2, downsample: int = 0, latent_dim: int = 16,
                  field_hidden: int = 32, field_layers: int = 1, variational: bool = False,
+                 field: Literal["conv", "gated"] = "conv", skip: bool = False,
                  solver: SolverConfig | None = None) -> None:
         super().__init__()
         scale = patch * 2**downsample
         if size % scale:
             raise ValueError(f"frame size {size} must be divisible by patch * 2**downsample = {scale}")
         self.latent, self.channels, self.size, self.variational = latent, channels, size, variational
+        self.skip = skip
+        extra = width if skip else 0  # decoder input channels added by the content skip
         self.solver = solver or SolverConfig()
         side = size // scale
         self.encoder = ConvEncoder(channels, width, patch, depth, downsample)
@@ -95,37 +103,45 @@ class LatentODE(nn.Module):
             self.field: nn.Module = MLPField(latent_dim, field_hidden, field_layers)
             self.from_latent: nn.Module = nn.Sequential(nn.Linear(latent_dim, flat),
                                                         nn.Unflatten(1, (width, side, side)))
-            self.decoder = ConvDecoder(width, channels, width, patch, depth, downsample)
+            self.decoder = ConvDecoder(width + extra, channels, width, patch, depth, downsample)
         else:
             self.latent_shape = (latent_dim, side, side)
             self.to_features = nn.Identity()
             self.cell = ConvGRUCell(width, width)
             self.head = nn.Conv2d(width, n_stats, 1)
-            self.field = ConvField(latent_dim, field_hidden, field_layers)
+            field_cls = GatedConvField if field == "gated" else ConvField
+            self.field = field_cls(latent_dim, field_hidden, field_layers)
             self.from_latent = nn.Identity()
-            self.decoder = ConvDecoder(latent_dim, channels, width, patch, depth, downsample)
+            self.decoder = ConvDecoder(latent_dim + extra, channels, width, patch, depth, downsample)
         self.state_shape = (4 * latent_dim,) if latent == "vector" else (width, side, side)
 
     # ---------------------------------------------------------------- encode
-    def encode(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Context frames (B, M, C, H, W) -> z0 mean and log-variance (None if deterministic), (B, *latent)."""
+    def encode(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Context frames (B, M, C, H, W) -> z0 mean and log-variance (None if deterministic), (B, *latent),
+        and the encoder features of the last context frame, (B, width, h, w)."""
         b, m = frames.shape[:2]
-        feats = self.to_features(self.encoder(frames.flatten(0, 1)))  # (B*M, F...)
-        feats = feats.unflatten(0, (b, m))  # (B, M, F...)
+        maps = self.encoder(frames.flatten(0, 1)).unflatten(0, (b, m))  # (B, M, width, h, w)
+        feats = self.to_features(maps.flatten(0, 1)).unflatten(0, (b, m))  # (B, M, F...)
         h = feats.new_zeros((b, *self.state_shape))
         for i in reversed(range(m)):  # backwards in time: h ends at the first context frame, where z0 lives
             h = self.cell(feats[:, i], h)
         stats = self.head(h)
         if self.variational:
             mean, logvar = stats.chunk(2, dim=1)
-            return mean, logvar
-        return stats, None
+            return mean, logvar, maps[:, -1]
+        return stats, None, maps[:, -1]
 
     # ---------------------------------------------------------------- decode
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Latents (B, T, *latent) -> frame logits (B, T, C, H, W)."""
-        logits = self.decoder(self.from_latent(z.flatten(0, 1)))
-        return logits.unflatten(0, z.shape[:2])
+    def decode(self, z: torch.Tensor, content: torch.Tensor | None = None) -> torch.Tensor:
+        """Latents (B, T, *latent) -> frame logits (B, T, C, H, W); ``content`` (B, width, h, w) is the
+        last context frame's features, required when the model has ``skip``."""
+        b, t = z.shape[:2]
+        x = self.from_latent(z.flatten(0, 1))  # (B*T, C_in, h, w)
+        if self.skip:
+            if content is None:
+                raise ValueError("this model decodes with a content skip: pass the context features")
+            x = torch.cat([x, content[:, None].expand(-1, t, -1, -1, -1).flatten(0, 1)], dim=1)
+        return self.decoder(x).unflatten(0, (b, t))
 
     # ---------------------------------------------------------------- forward
     def forward(self, frames: torch.Tensor, t_context: torch.Tensor, t_query: torch.Tensor, *,
@@ -143,7 +159,7 @@ class LatentODE(nn.Module):
             Generation with logits (B, Tq, C, H, W).
         """
         self.check_inputs(frames, t_context, t_query)
-        mean, logvar = self.encode(frames)
+        mean, logvar, content = self.encode(frames)
         z0 = mean
         if logvar is not None and self.training:
             eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
@@ -154,7 +170,8 @@ class LatentODE(nn.Module):
         t_all = torch.unique(torch.cat([t0, t_query]))  # sorted
         sol = solve(self.field, z0, t_all, **vars(self.solver))
         z_traj = sol.z[:, torch.searchsorted(t_all, t_query)]  # (B, Tq, *latent)
-        return Generation(logits=self.decode(z_traj), z_traj=z_traj, z0_mean=mean, z0_logvar=logvar, nfe=sol.nfe)
+        return Generation(logits=self.decode(z_traj, content), z_traj=z_traj, z0_mean=mean, z0_logvar=logvar,
+                          nfe=sol.nfe)
 
     def check_inputs(self, frames: torch.Tensor, t_context: torch.Tensor, t_query: torch.Tensor) -> None:
         """Raise ``DataError`` unless the inputs have the layout and times this model needs."""
