@@ -87,3 +87,41 @@ def test_config_fields_reach_the_model():
     model = build_model(config)
     assert model.latent_shape == (4,)
     assert dataclasses.asdict(model.solver) == dataclasses.asdict(config.solver)
+
+
+@pytest.mark.parametrize("kind", ["latent_rnn", "convlstm"])
+def test_discrete_baselines_share_the_interface_and_need_whole_steps(kind):
+    model = build_model(tiny_config(kind=kind))
+    frames = torch.rand(2, 4, 1, 32, 32)
+    out = model(frames, torch.arange(4.0), torch.tensor([0.0, 3.0, 4.0, 9.0]))
+    assert out.logits.shape == (2, 4, 1, 32, 32) and out.nfe == 0
+    with pytest.raises(DataError, match="whole steps"):
+        model(frames, torch.arange(4.0), torch.tensor([4.5]))
+
+
+def test_convlstm_future_depends_on_context_but_not_on_later_frames():
+    model = build_model(tiny_config(kind="convlstm")).eval()
+    frames = torch.rand(1, 4, 1, 32, 32)
+    t = torch.arange(4.0)
+    changed = frames.clone()
+    changed[:, 3] = 0  # the last context frame feeds only the predictions of steps 4 and later
+    a, b = model(frames, t, torch.arange(6.0)).logits, model(changed, t, torch.arange(6.0)).logits
+    torch.testing.assert_close(a[:, :4], b[:, :4])
+    assert not torch.allclose(a[:, 4:], b[:, 4:])
+
+
+@pytest.mark.parametrize("kind", ["latent_rnn", "convlstm"])
+def test_baselines_overfit_one_batch(kind):
+    torch.manual_seed(0)
+    model = build_model(tiny_config(kind=kind))
+    batch = MovingMNIST("train", digits=1, size=32, digit_size=14, n_frames=8).batch(range(4))
+    frames, times = batch["frames"], batch["times"][0]
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(150):
+        loss = pixel_loss(model(frames[:, :4], times[:4], times).logits, frames, "mse")
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] / 5

@@ -101,9 +101,12 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """Latent ODE architecture.
+    """Model architecture.
 
     Attributes:
+        kind: ``latent_ode`` (ours), ``latent_rnn`` (the same model with a discrete recurrence in place of the
+            ODE: the ablation) or ``convlstm`` (baseline; uses ``patch``, ``width`` = hidden channels per layer
+            and ``depth`` = layers).
         latent: ``vector`` (z is a D-vector, MLP vector field) or ``spatial`` (z is a D x h x w map,
             convolutional vector field).
         channels: image channels (1 for Moving MNIST).
@@ -120,6 +123,7 @@ class ModelConfig:
         skip: feed the decoder the last context frame's encoder features (content) beside z(t).
     """
 
+    kind: Literal["latent_ode", "latent_rnn", "convlstm"] = "latent_ode"
     latent: Literal["vector", "spatial"] = "spatial"
     channels: int = 1
     patch: int = 4
@@ -135,6 +139,7 @@ class ModelConfig:
     skip: bool = False
 
     def __post_init__(self) -> None:
+        _check_choice(self, "kind")
         _check_choice(self, "latent")
         _check_choice(self, "field")
         _check_choice(self, "aggregator")

@@ -12,7 +12,7 @@ import torch
 from odevideo import metrics
 from odevideo.data.moving_mnist import MovingMNIST, as_float_frames, load_standard
 from odevideo.errors import DataError
-from odevideo.models import Generation, LatentODE
+from odevideo.models import Generation, VideoModel
 
 BASELINES = ("copy_last", "zeros")
 
@@ -22,7 +22,7 @@ def _times(values: Sequence[float] | torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def generate(model: LatentODE, frames: torch.Tensor, t_context: Sequence[float] | torch.Tensor,
+def generate(model: VideoModel, frames: torch.Tensor, t_context: Sequence[float] | torch.Tensor,
              t_query: Sequence[float] | torch.Tensor) -> Generation:
     """Frames at ``t_query`` from context ``frames`` (B, M, C, H, W) observed at ``t_context``, in eval mode.
 
@@ -43,7 +43,7 @@ def baseline(name: str, context: torch.Tensor, n_future: int) -> torch.Tensor:
     raise ValueError(f"unknown baseline {name!r}; choose from {BASELINES}")
 
 
-def evaluate(model: LatentODE, sequences: np.ndarray | torch.Tensor, *, n_context: int = 10, n_future: int = 10,
+def evaluate(model: VideoModel, sequences: np.ndarray | torch.Tensor, *, n_context: int = 10, n_future: int = 10,
              batch_size: int = 64, progress: bool = False) -> dict[str, object]:
     """Score ``model`` and the baselines on the futures of ``sequences``.
 

@@ -10,7 +10,7 @@ import torch
 from odevideo.data.videos import read_frames
 from odevideo.errors import DataError
 from odevideo.evaluate import generate
-from odevideo.models import LatentODE
+from odevideo.models import VideoModel
 from odevideo.visualize import write_frames
 
 
@@ -34,7 +34,7 @@ def query_times(n_context: int, *, n_future: int | None = None,
     return t
 
 
-def predict_file(model: LatentODE, input_path: str | Path, out_path: str | Path, *, n_context: int | None = None,
+def predict_file(model: VideoModel, input_path: str | Path, out_path: str | Path, *, n_context: int | None = None,
                  n_future: int | None = None, times: Sequence[float] | None = None, fps: float = 4.0) -> Path:
     """Condition on the first ``n_context`` frames of ``input_path`` and write the generated frames.
 

@@ -165,13 +165,16 @@ class LatentODE(nn.Module):
             eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
             z0 = mean + torch.exp(0.5 * logvar) * eps
         t_query = t_query.to(device=frames.device, dtype=frames.dtype)
-        t0 = t_context[:1].to(t_query)
+        z_traj, nfe = self.trajectory(z0, t_context[:1].to(t_query), t_query)
+        return Generation(logits=self.decode(z_traj, content), z_traj=z_traj, z0_mean=mean, z0_logvar=logvar,
+                          nfe=nfe)
+
+    def trajectory(self, z0: torch.Tensor, t0: torch.Tensor, t_query: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """Latent states (B, Tq, *latent) at ``t_query`` from ``z0`` at ``t0`` (1-element), and the NFE."""
         # Solve once on the sorted union of z0's time and the query times, then pick the query times.
         t_all = torch.unique(torch.cat([t0, t_query]))  # sorted
         sol = solve(self.field, z0, t_all, **vars(self.solver))
-        z_traj = sol.z[:, torch.searchsorted(t_all, t_query)]  # (B, Tq, *latent)
-        return Generation(logits=self.decode(z_traj, content), z_traj=z_traj, z0_mean=mean, z0_logvar=logvar,
-                          nfe=sol.nfe)
+        return sol.z[:, torch.searchsorted(t_all, t_query)], sol.nfe
 
     def check_inputs(self, frames: torch.Tensor, t_context: torch.Tensor, t_query: torch.Tensor) -> None:
         """Raise ``DataError`` unless the inputs have the layout and times this model needs."""
@@ -186,3 +189,27 @@ class LatentODE(nn.Module):
         if float(t_query[0]) < float(t_context[0]):
             raise DataError(f"query times must be >= the first context time {float(t_context[0])}, "
                             f"got {float(t_query[0])}")
+
+
+class LatentRNN(LatentODE):
+    """The ablation of the latent ODE: the same encoder, aggregator and decoder, but the latent moves by a
+    discrete gated recurrence, one step per frame, instead of an ODE. Query times must lie on the frame grid
+    (t0 + integer)."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        dim = self.latent_shape[0]
+        self.step_cell = nn.GRUCell(dim, dim) if self.latent == "vector" else ConvGRUCell(dim, dim)
+        del self.field
+
+    def trajectory(self, z0: torch.Tensor, t0: torch.Tensor, t_query: torch.Tensor) -> tuple[torch.Tensor, int]:
+        steps = t_query - t0
+        if not torch.allclose(steps, steps.round(), atol=1e-4):
+            raise DataError(f"a latent RNN generates frames at whole steps after t0={float(t0)}, "
+                            f"got times {t_query.tolist()}")
+        index = steps.round().long()
+        states, z = [z0], z0
+        for _ in range(int(index.max())):
+            z = self.step_cell(z, z)
+            states.append(z)
+        return torch.stack(states, dim=1)[:, index], 0

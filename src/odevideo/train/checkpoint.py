@@ -16,14 +16,14 @@ import torch
 
 from odevideo.config import Config
 from odevideo.errors import CheckpointError, ConfigError
-from odevideo.models import LatentODE, build_model
+from odevideo.models import VideoModel, build_model
 
 
 @dataclass
 class Checkpoint:
     """A loaded checkpoint: the model (in eval mode), its config and metadata."""
 
-    model: LatentODE
+    model: VideoModel
     config: Config
     path: Path
     step: int

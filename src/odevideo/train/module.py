@@ -19,7 +19,7 @@ from torch.nn import functional as F
 from odevideo import metrics
 from odevideo.config import Config, DataConfig
 from odevideo.data.moving_mnist import FixedSet, MovingMNIST, TrainStream, as_float_frames
-from odevideo.models import Generation, LatentODE, build_model
+from odevideo.models import Generation, VideoModel, build_model
 
 
 def pixel_loss(logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
@@ -29,7 +29,7 @@ def pixel_loss(logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.T
     return F.mse_loss(torch.sigmoid(logits), target)
 
 
-def objective_loss(model: LatentODE, frames: torch.Tensor, times: torch.Tensor, *, n_context: int,
+def objective_loss(model: VideoModel, frames: torch.Tensor, times: torch.Tensor, *, n_context: int,
                    objective: str, loss: str, kl_weight: float
                    ) -> tuple[torch.Tensor, torch.Tensor, Generation, torch.Tensor]:
     """The training loss of one batch under ``objective``.
