@@ -15,8 +15,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from odevideo.errors import DataError
+from odevideo.models.inputs import check_inputs, whole_steps
 from odevideo.models.latent_ode import Generation
-from odevideo.ode.solve import check_times
 
 
 class ConvLSTMCell(nn.Module):
@@ -59,19 +59,12 @@ class ConvLSTM(nn.Module):
     def forward(self, frames: torch.Tensor, t_context: torch.Tensor, t_query: torch.Tensor, *,
                 generator: torch.Generator | None = None) -> Generation:
         """Frames at ``t_query`` (whole steps after ``t_context[0]``) from context ``frames`` (B, M, C, H, W)."""
+        check_inputs(frames, t_context, t_query, channels=self.channels, size=self.size)
         b, m = frames.shape[:2]
-        if frames.ndim != 5 or tuple(frames.shape[2:]) != (self.channels, self.size, self.size):
-            raise DataError(f"context frames must be (B, M, {self.channels}, {self.size}, {self.size}), "
-                            f"got {tuple(frames.shape)}")
-        check_times(t_context, "t_context")
-        check_times(t_query, "t_query")
-        steps = (t_query.to(frames) - t_context[0].to(frames))
         gaps = t_context[1:] - t_context[:-1]
-        if not torch.allclose(steps, steps.round(), atol=1e-4) or float(steps[0]) < 0 or (
-                gaps.numel() and not torch.allclose(gaps, torch.ones_like(gaps))):
-            raise DataError("ConvLSTM generates frames one step apart: context times must be consecutive and "
-                            f"query times whole steps after {float(t_context[0])}, got {t_query.tolist()}")
-        index = steps.round().long()
+        if gaps.numel() and not torch.allclose(gaps, torch.ones_like(gaps)):
+            raise DataError(f"ConvLSTM needs consecutive context frames one step apart, got {t_context.tolist()}")
+        index = whole_steps(t_query.to(frames), t_context[:1].to(frames), "ConvLSTM")
         side = self.size // self.patch
         state = [(frames.new_zeros(b, self.width, side, side),) * 2 for _ in self.cells]
         x = frames.new_zeros(b, self.channels * self.patch**2, side, side)  # step 0 reads nothing

@@ -16,12 +16,11 @@ import torch
 from torch import nn
 
 from odevideo.config import SolverConfig
-from odevideo.errors import DataError
 from odevideo.models.blocks import ConvGRUCell
 from odevideo.models.decoder import ConvDecoder
 from odevideo.models.encoder import ConvEncoder
+from odevideo.models.inputs import check_inputs, whole_steps
 from odevideo.ode import ConvField, GatedConvField, MLPField, solve
-from odevideo.ode.solve import check_times
 
 
 @dataclass
@@ -158,7 +157,7 @@ class LatentODE(nn.Module):
         Returns:
             Generation with logits (B, Tq, C, H, W).
         """
-        self.check_inputs(frames, t_context, t_query)
+        check_inputs(frames, t_context, t_query, channels=self.channels, size=self.size)
         mean, logvar, content = self.encode(frames)
         z0 = mean
         if logvar is not None and self.training:
@@ -176,20 +175,6 @@ class LatentODE(nn.Module):
         sol = solve(self.field, z0, t_all, **vars(self.solver))
         return sol.z[:, torch.searchsorted(t_all, t_query)], sol.nfe
 
-    def check_inputs(self, frames: torch.Tensor, t_context: torch.Tensor, t_query: torch.Tensor) -> None:
-        """Raise ``DataError`` unless the inputs have the layout and times this model needs."""
-        expected = (self.channels, self.size, self.size)
-        if frames.ndim != 5 or tuple(frames.shape[2:]) != expected:
-            raise DataError(f"context frames must be (B, M, {self.channels}, {self.size}, {self.size}), "
-                            f"got {tuple(frames.shape)}")
-        check_times(t_context, "t_context")
-        check_times(t_query, "t_query")
-        if t_context.numel() != frames.shape[1]:
-            raise DataError(f"{frames.shape[1]} context frames but {t_context.numel()} context times")
-        if float(t_query[0]) < float(t_context[0]):
-            raise DataError(f"query times must be >= the first context time {float(t_context[0])}, "
-                            f"got {float(t_query[0])}")
-
 
 class LatentRNN(LatentODE):
     """The ablation of the latent ODE: the same encoder, aggregator and decoder, but the latent moves by a
@@ -203,11 +188,7 @@ class LatentRNN(LatentODE):
         del self.field
 
     def trajectory(self, z0: torch.Tensor, t0: torch.Tensor, t_query: torch.Tensor) -> tuple[torch.Tensor, int]:
-        steps = t_query - t0
-        if not torch.allclose(steps, steps.round(), atol=1e-4):
-            raise DataError(f"a latent RNN generates frames at whole steps after t0={float(t0)}, "
-                            f"got times {t_query.tolist()}")
-        index = steps.round().long()
+        index = whole_steps(t_query, t0, "a latent RNN")
         states, z = [z0], z0
         for _ in range(int(index.max())):
             z = self.step_cell(z, z)
