@@ -35,6 +35,25 @@ def command() -> str:
     return "python " + shlex.join(["benchmarks/" + Path(sys.argv[0]).name, *sys.argv[1:]])
 
 
+def train_flops_per_sequence(model, config, n: int = 2) -> float:  # noqa: ANN001 (model, Config)
+    """FLOPs of one forward + backward pass of the training loss, per sequence (torch's flop counter)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from odevideo.data.moving_mnist import MovingMNIST
+    from odevideo.train.module import objective_loss
+
+    d, tc = config.data, config.train
+    frames = MovingMNIST("train", digits=d.digits, size=d.size, n_frames=d.n_frames).batch(range(n))["frames"]
+    model.train()
+    with FlopCounterMode(display=False) as counter:
+        loss, *_ = objective_loss(model, frames, torch.arange(float(d.n_frames)), n_context=d.n_context,
+                                  objective=tc.objective, loss=tc.loss, kl_weight=tc.kl_weight)
+        loss.backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops() / n
+
+
 def write(name: str, payload: object) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / name

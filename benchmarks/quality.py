@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import RESULTS, command, machine
+from common import RESULTS, command, machine, train_flops_per_sequence
 from torch.utils.flop_counter import FlopCounterMode
 
 from odevideo.config import load_config
-from odevideo.data.moving_mnist import MovingMNIST, load_standard, save_standard
-from odevideo.evaluate import evaluate, generate
+from odevideo.data.moving_mnist import load_standard, save_standard
+from odevideo.evaluate import evaluate, generate, load_test_sequences
 from odevideo.train.checkpoint import load_checkpoint
 from odevideo.train.run import train
 
@@ -41,8 +41,7 @@ def test_file(digits: int, mnist_dir: str | None, n: int, seed: int) -> Path:
     path = ROOT / "data" / f"mmnist{digits}_test_{tag}_n{n}_seed{seed}.npy"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
-        gen = MovingMNIST("test", digits=digits, n_frames=20, seed=seed, mnist_dir=mnist_dir)
-        save_standard(path, gen.render_uint8(np.arange(n)))
+        save_standard(path, load_test_sequences(digits=digits, n=n, seed=seed, mnist_dir=mnist_dir))
     return path
 
 
@@ -52,21 +51,6 @@ def inference_flops_per_frame(model: torch.nn.Module, size: int) -> float:
     with FlopCounterMode(display=False) as counter:
         generate(model, frames, torch.arange(10.0), torch.arange(10.0, 20.0))
     return counter.get_total_flops() / 10
-
-
-def training_flops_per_sequence(run_dir: Path) -> float:
-    from odevideo.data.moving_mnist import as_float_frames
-    from odevideo.train.module import objective_loss
-
-    ckpt = load_checkpoint(run_dir / "checkpoints" / "last.safetensors")
-    model, config = ckpt.model.train(), ckpt.config
-    d, tc = config.data, config.train
-    frames = as_float_frames(MovingMNIST("train", digits=d.digits, n_frames=d.n_frames).batch(range(2))["frames"])
-    with FlopCounterMode(display=False) as counter:
-        loss, *_ = objective_loss(model, frames, torch.arange(float(d.n_frames)), n_context=d.n_context,
-                                  objective=tc.objective, loss=tc.loss, kl_weight=tc.kl_weight)
-        loss.backward()
-    return counter.get_total_flops() / 2
 
 
 def run(args: argparse.Namespace) -> dict[str, object]:
@@ -83,7 +67,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     ckpt = load_checkpoint(result.best)
     scores = evaluate(ckpt.model, load_standard(path), n_context=10, n_future=10)
     seq_per_s = result.steps * config.data.batch_size / result.seconds
-    train_flops = training_flops_per_sequence(run_dir)
+    last = load_checkpoint(run_dir / "checkpoints" / "last.safetensors")
+    train_flops = train_flops_per_sequence(last.model, last.config)
     metrics_csv = (run_dir / "metrics.csv").read_text().splitlines()
     header = metrics_csv[0].split(",")
     nfe_col = header.index("train/nfe")

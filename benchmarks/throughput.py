@@ -14,8 +14,7 @@ import time
 
 import numpy as np
 import torch
-from common import command, machine, write
-from torch.utils.flop_counter import FlopCounterMode
+from common import command, machine, train_flops_per_sequence, write
 
 from odevideo.config import load_config
 from odevideo.data.moving_mnist import MovingMNIST, as_float_frames
@@ -42,9 +41,8 @@ def measure(config_name: str, objective: str, steps: int, warmup: int) -> dict[s
         opt.step()
         return out.nfe
 
-    with FlopCounterMode(display=False) as counter:
-        nfe = step(0)
-    flops_per_seq = counter.get_total_flops() / d.batch_size
+    flops_per_seq = train_flops_per_sequence(model, config)
+    nfe = step(0)
     for i in range(warmup):
         step(1 + i)
     start = time.perf_counter()

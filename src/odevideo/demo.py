@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from odevideo.config import load_config
+from odevideo.data.moving_mnist import as_float_frames
 from odevideo.evaluate import evaluate, generate, load_test_sequences, write_json
 from odevideo.train.checkpoint import load_checkpoint
 from odevideo.train.run import train
@@ -42,7 +43,7 @@ def run_demo(out_dir: str | Path = "odevideo-demo", *, minutes: float | None = N
                f"digits={d.digits}, seed=0), built-in digits", **results}
 
     # Pictures: reconstruction of the context and extrapolation of the future, decoded at every frame time.
-    shown = torch.as_tensor(seqs[:8]).float().div(255)  # (8, T, 1, H, W)
+    shown = as_float_frames(torch.from_numpy(seqs[:8]))  # (8, T, 1, H, W)
     times = torch.arange(d.n_frames, dtype=torch.float32)
     out = generate(ckpt.model, shown[:, :d.n_context], times[:d.n_context], times)
     files = {
