@@ -9,6 +9,7 @@ from odevideo.config import Config, load_config
 from odevideo.data.moving_mnist import MovingMNIST
 from odevideo.errors import DataError, SolverError
 from odevideo.models import build_model
+from odevideo.models.compose import EPS, compose, warp
 from odevideo.train.module import pixel_loss
 
 
@@ -18,7 +19,8 @@ def tiny_config(**model) -> Config:
 
 
 @pytest.mark.parametrize("latent,extra", [("spatial", {}), ("vector", {}), ("spatial", {"skip": True}),
-                                          ("vector", {"skip": True}), ("spatial", {"field": "gated"})])
+                                          ("vector", {"skip": True}), ("spatial", {"field": "gated"}),
+                                          ("spatial", {"output": "warp"}), ("vector", {"output": "warp"})])
 @pytest.mark.parametrize("m,t_query", [(3, [0.0, 1.0, 2.0, 3.5, 7.25]), (1, [0.5]), (7, [2.2, 9.9, 10.0])])
 def test_shapes_for_odd_context_and_real_times(latent, extra, m, t_query):
     model = build_model(tiny_config(latent=latent, **extra))
@@ -125,3 +127,23 @@ def test_baselines_overfit_one_batch(kind):
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0] / 5
+
+
+def test_warp_moves_pixels_by_whole_pixel_flows_and_is_identity_at_zero_flow():
+    image = torch.rand(2, 3, 8, 9)
+    assert torch.allclose(warp(image, torch.zeros(2, 2, 8, 9)), image, atol=1e-6)
+    flow = torch.zeros(2, 2, 8, 9)
+    flow[:, 0], flow[:, 1] = -2.0, 1.0  # out[y, x] = image[y + 1, x - 2]
+    out = warp(image, flow)
+    assert torch.allclose(out[:, :, :-1, 2:], image[:, :, 1:, :-2], atol=1e-6)
+    assert out[:, :, -1].abs().max() == 0 and out[:, :, :, :2].abs().max() == 0  # zeros from outside
+
+
+def test_compose_blends_the_warped_frame_and_the_drawn_frame_through_the_mask():
+    last = torch.rand(1, 1, 6, 6)
+    out = torch.zeros(1, 4, 6, 6)
+    out[:, 0] = 30.0  # drawn frame ~ 1 everywhere
+    out[:, 3] = 30.0  # mask ~ 1: the warped frame (zero flow = the last frame itself)
+    assert torch.allclose(torch.sigmoid(compose(out, last)), EPS + (1 - 2 * EPS) * last, atol=1e-5)
+    out[:, 3] = -30.0  # mask ~ 0: the drawn frame
+    assert torch.allclose(torch.sigmoid(compose(out, last)), torch.full_like(last, 1 - EPS), atol=1e-5)

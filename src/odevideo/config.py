@@ -121,6 +121,8 @@ class ModelConfig:
         variational: z0 drawn from N(mean, exp(logvar)) with a KL term, instead of deterministic.
         field: vector field of spatial latents: ``conv`` (tanh hidden layers) or ``gated`` (multiplicative).
         skip: feed the decoder the last context frame's encoder features (content) beside z(t).
+        output: ``direct`` (the decoder draws every frame) or ``warp`` (Vid-ODE-style composition: the last
+            context frame warped by a decoded flow, blended through a decoded mask with a drawn frame).
     """
 
     kind: Literal["latent_ode", "latent_rnn", "convlstm"] = "latent_ode"
@@ -137,9 +139,11 @@ class ModelConfig:
     variational: bool = False
     field: Literal["conv", "gated"] = "conv"
     skip: bool = False
+    output: Literal["direct", "warp"] = "direct"
 
     def __post_init__(self) -> None:
         _check_choice(self, "kind")
+        _check_choice(self, "output")
         _check_choice(self, "latent")
         _check_choice(self, "field")
         _check_choice(self, "aggregator")

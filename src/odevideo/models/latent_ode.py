@@ -17,6 +17,7 @@ from torch import nn
 
 from odevideo.config import SolverConfig
 from odevideo.models.blocks import ConvGRUCell
+from odevideo.models.compose import EXTRA_CHANNELS, compose, init_composition
 from odevideo.models.decoder import ConvDecoder
 from odevideo.models.encoder import ConvEncoder
 from odevideo.models.inputs import check_inputs, whole_steps
@@ -74,6 +75,9 @@ class LatentODE(nn.Module):
             use an MLP.
         skip: also feed the decoder the encoder features of the last context frame (content), so the latent
             only needs to carry where things are and how they move.
+        output: ``direct`` (the decoder draws each frame) or ``warp`` (the decoder also gives a flow and a mask;
+            the frame is the last context frame warped by the flow, blended through the mask with the drawn
+            frame: see :mod:`odevideo.models.compose`).
         solver: options of the ODE solve.
     """
 
@@ -81,13 +85,14 @@ class LatentODE(nn.Module):
                  patch: int = 4, width: int = 32, depth: int = 2, downsample: int = 0, latent_dim: int = 16,
                  field_hidden: int = 32, field_layers: int = 1, variational: bool = False,
                  field: Literal["conv", "gated"] = "conv", skip: bool = False,
-                 solver: SolverConfig | None = None) -> None:
+                 output: Literal["direct", "warp"] = "direct", solver: SolverConfig | None = None) -> None:
         super().__init__()
         scale = patch * 2**downsample
         if size % scale:
             raise ValueError(f"frame size {size} must be divisible by patch * 2**downsample = {scale}")
         self.latent, self.channels, self.size, self.variational = latent, channels, size, variational
-        self.skip = skip
+        self.skip, self.output = skip, output
+        out_channels = channels + EXTRA_CHANNELS if output == "warp" else channels
         extra = width if skip else 0  # decoder input channels added by the content skip
         self.solver = solver or SolverConfig()
         side = size // scale
@@ -102,7 +107,7 @@ class LatentODE(nn.Module):
             self.field: nn.Module = MLPField(latent_dim, field_hidden, field_layers)
             self.from_latent: nn.Module = nn.Sequential(nn.Linear(latent_dim, flat),
                                                         nn.Unflatten(1, (width, side, side)))
-            self.decoder = ConvDecoder(width + extra, channels, width, patch, depth, downsample)
+            self.decoder = ConvDecoder(width + extra, out_channels, width, patch, depth, downsample)
         else:
             self.latent_shape = (latent_dim, side, side)
             self.to_features = nn.Identity()
@@ -111,7 +116,9 @@ class LatentODE(nn.Module):
             field_cls = GatedConvField if field == "gated" else ConvField
             self.field = field_cls(latent_dim, field_hidden, field_layers)
             self.from_latent = nn.Identity()
-            self.decoder = ConvDecoder(latent_dim + extra, channels, width, patch, depth, downsample)
+            self.decoder = ConvDecoder(latent_dim + extra, out_channels, width, patch, depth, downsample)
+        if output == "warp":
+            init_composition(self.decoder.net[-1], channels, patch)
         self.state_shape = (4 * latent_dim,) if latent == "vector" else (width, side, side)
 
     # ---------------------------------------------------------------- encode
@@ -131,16 +138,27 @@ class LatentODE(nn.Module):
         return stats, None, maps[:, -1]
 
     # ---------------------------------------------------------------- decode
-    def decode(self, z: torch.Tensor, content: torch.Tensor | None = None) -> torch.Tensor:
-        """Latents (B, T, *latent) -> frame logits (B, T, C, H, W); ``content`` (B, width, h, w) is the
-        last context frame's features, required when the model has ``skip``."""
+    def decode(self, z: torch.Tensor, content: torch.Tensor | None = None,
+               last: torch.Tensor | None = None) -> torch.Tensor:
+        """Latents (B, T, *latent) -> frame logits (B, T, C, H, W). ``content`` (B, width, h, w), the last
+        context frame's features, is required when the model has ``skip``; ``last`` (B, C, H, W), the last
+        context frame, when its output is ``warp``."""
         b, t = z.shape[:2]
+
+        def repeat(x: torch.Tensor) -> torch.Tensor:  # (B, ...) -> (B*T, ...), one copy per query time
+            return x[:, None].expand(-1, t, *x.shape[1:]).flatten(0, 1)
+
         x = self.from_latent(z.flatten(0, 1))  # (B*T, C_in, h, w)
         if self.skip:
             if content is None:
                 raise ValueError("this model decodes with a content skip: pass the context features")
-            x = torch.cat([x, content[:, None].expand(-1, t, -1, -1, -1).flatten(0, 1)], dim=1)
-        return self.decoder(x).unflatten(0, (b, t))
+            x = torch.cat([x, repeat(content)], dim=1)
+        out = self.decoder(x)
+        if self.output == "warp":
+            if last is None:
+                raise ValueError("this model composes frames from the last context frame: pass it")
+            out = compose(out, repeat(last))
+        return out.unflatten(0, (b, t))
 
     # ---------------------------------------------------------------- forward
     def forward(self, frames: torch.Tensor, t_context: torch.Tensor, t_query: torch.Tensor, *,
@@ -165,8 +183,8 @@ class LatentODE(nn.Module):
             z0 = mean + torch.exp(0.5 * logvar) * eps
         t_query = t_query.to(device=frames.device, dtype=frames.dtype)
         z_traj, nfe = self.trajectory(z0, t_context[:1].to(t_query), t_query)
-        return Generation(logits=self.decode(z_traj, content), z_traj=z_traj, z0_mean=mean, z0_logvar=logvar,
-                          nfe=nfe)
+        logits = self.decode(z_traj, content, frames[:, -1])
+        return Generation(logits=logits, z_traj=z_traj, z0_mean=mean, z0_logvar=logvar, nfe=nfe)
 
     def trajectory(self, z0: torch.Tensor, t0: torch.Tensor, t_query: torch.Tensor) -> tuple[torch.Tensor, int]:
         """Latent states (B, Tq, *latent) at ``t_query`` from ``z0`` at ``t0`` (1-element), and the NFE."""
