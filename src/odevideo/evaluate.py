@@ -17,8 +17,10 @@ from odevideo.models import Generation, VideoModel
 BASELINES = ("copy_last", "zeros")
 
 
-def _times(values: Sequence[float] | torch.Tensor) -> torch.Tensor:
-    return torch.as_tensor(values, dtype=torch.float32).reshape(-1)
+def _times(values: Sequence[float] | Sequence[Sequence[float]] | torch.Tensor) -> torch.Tensor:
+    """Times as float32, (T,) or (B, T); a scalar becomes (1,)."""
+    t = torch.as_tensor(values, dtype=torch.float32)
+    return t.reshape(-1) if t.ndim < 2 else t
 
 
 @torch.no_grad()
@@ -26,7 +28,8 @@ def generate(model: VideoModel, frames: torch.Tensor, t_context: Sequence[float]
              t_query: Sequence[float] | torch.Tensor) -> Generation:
     """Frames at ``t_query`` from context ``frames`` (B, M, C, H, W) observed at ``t_context``, in eval mode.
 
-    ``frames`` may be uint8 (0..255) or float in [0, 1]; times are real numbers (frame index units).
+    ``frames`` may be uint8 (0..255) or float in [0, 1]; times are real numbers (frame index units), shared by
+    the batch, (T,), or per sample, (B, T): samples with different times are still generated in one pass.
     """
     model.eval()
     device = next(model.parameters()).device

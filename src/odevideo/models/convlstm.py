@@ -59,12 +59,12 @@ class ConvLSTM(nn.Module):
     def forward(self, frames: torch.Tensor, t_context: torch.Tensor, t_query: torch.Tensor, *,
                 generator: torch.Generator | None = None) -> Generation:
         """Frames at ``t_query`` (whole steps after ``t_context[0]``) from context ``frames`` (B, M, C, H, W)."""
-        check_inputs(frames, t_context, t_query, channels=self.channels, size=self.size)
+        t_context, t_query = check_inputs(frames, t_context, t_query, channels=self.channels, size=self.size)
         b, m = frames.shape[:2]
-        gaps = t_context[1:] - t_context[:-1]
+        gaps = t_context[:, 1:] - t_context[:, :-1]
         if gaps.numel() and not torch.allclose(gaps, torch.ones_like(gaps)):
             raise DataError(f"ConvLSTM needs consecutive context frames one step apart, got {t_context.tolist()}")
-        index = whole_steps(t_query.to(frames), t_context[:1].to(frames), "ConvLSTM")
+        index = whole_steps(t_query.to(frames), t_context[:, :1].to(frames), "ConvLSTM")  # (B, Tq)
         side = self.size // self.patch
         state = [(frames.new_zeros(b, self.width, side, side),) * 2 for _ in self.cells]
         x = frames.new_zeros(b, self.channels * self.patch**2, side, side)  # step 0 reads nothing
@@ -80,6 +80,7 @@ class ConvLSTM(nn.Module):
                 h = state[i][0]
             logits.append(F.pixel_shuffle(self.out(h), self.patch))  # (B, C, H, W)
             hidden.append(h)
-        z = torch.stack(hidden, dim=1)[:, index]
-        return Generation(logits=torch.stack(logits, dim=1)[:, index], z_traj=z, z0_mean=hidden[0],
+        rows = torch.arange(b, device=frames.device)[:, None]
+        z = torch.stack(hidden, dim=1)[rows, index]
+        return Generation(logits=torch.stack(logits, dim=1)[rows, index], z_traj=z, z0_mean=hidden[0],
                           z0_logvar=None, nfe=0)

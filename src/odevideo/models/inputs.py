@@ -1,31 +1,61 @@
-"""Input checks shared by every model at its public entry: frame layout, times, the frame grid."""
+"""Input checks shared by every model at its public entry: frame layout, times, the frame grid.
+
+Times may be shared by the batch, shaped (T,), or given per sample, shaped (B, T); the checks return them
+per sample, so a model handles one layout.
+"""
 
 from __future__ import annotations
 
 import torch
 
-from odevideo.errors import DataError
-from odevideo.ode.solve import check_times
+from odevideo.errors import DataError, SolverError
+
+
+def batch_times(t: torch.Tensor, batch: int, name: str) -> torch.Tensor:
+    """``t`` (T,) or (B, T) -> (B, T), after checking that every row is finite and strictly increasing."""
+    if not isinstance(t, torch.Tensor) or not torch.is_floating_point(t):
+        raise SolverError(f"{name} must be a float tensor of times, got {getattr(t, 'dtype', type(t).__name__)}")
+    if t.ndim == 1:
+        t = t.expand(batch, -1)
+    if t.ndim != 2 or t.shape[0] != batch or t.shape[1] < 1:
+        raise SolverError(f"{name} must be (T,) or (B={batch}, T) with T >= 1, got shape {tuple(t.shape)}")
+    if not torch.isfinite(t).all():
+        raise SolverError(f"{name} holds NaN or infinite times: {t.tolist()}")
+    bad = (t[:, 1:] <= t[:, :-1]).any(dim=1).nonzero()
+    if bad.numel():
+        row = int(bad[0])
+        raise SolverError(f"{name} must be strictly increasing, got {t[row].tolist()}"
+                          + (f" (sample {row})" if batch > 1 else ""))
+    return t
 
 
 def check_inputs(frames: torch.Tensor, t_context: torch.Tensor, t_query: torch.Tensor, *, channels: int,
-                 size: int) -> None:
-    """Raise ``DataError``/``SolverError`` unless frames are (B, M, channels, size, size) with M increasing
-    context times and increasing query times that start no earlier than the first context time."""
+                 size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Check a model's inputs and return the times per sample, (B, M) and (B, Tq).
+
+    Raises ``DataError``/``SolverError`` unless frames are (B, M, channels, size, size), the M context times
+    and the query times increase (per sample), and no query precedes its sample's first context time.
+    """
     if frames.ndim != 5 or tuple(frames.shape[2:]) != (channels, size, size):
         raise DataError(f"context frames must be (B, M, {channels}, {size}, {size}), got {tuple(frames.shape)}")
-    check_times(t_context, "t_context")
-    check_times(t_query, "t_query")
-    if t_context.numel() != frames.shape[1]:
-        raise DataError(f"{frames.shape[1]} context frames but {t_context.numel()} context times")
-    if float(t_query[0]) < float(t_context[0]):
-        raise DataError(f"query times must be >= the first context time {float(t_context[0])}, "
-                        f"got {float(t_query[0])}")
+    b = frames.shape[0]
+    t_context = batch_times(t_context, b, "t_context")
+    t_query = batch_times(t_query, b, "t_query")
+    if t_context.shape[1] != frames.shape[1]:
+        raise DataError(f"{frames.shape[1]} context frames but {t_context.shape[1]} context times")
+    early = (t_query[:, 0] < t_context[:, 0]).nonzero()
+    if early.numel():
+        row = int(early[0])
+        raise DataError(f"query times must be >= the first context time {float(t_context[row, 0])}, "
+                        f"got {float(t_query[row, 0])}" + (f" (sample {row})" if b > 1 else ""))
+    return t_context, t_query.to(t_context)
 
 
 def whole_steps(t_query: torch.Tensor, t0: torch.Tensor, model: str) -> torch.Tensor:
-    """Indices of ``t_query`` on the frame grid t0, t0 + 1, ...; ``DataError`` for times off the grid."""
+    """Indices (B, Tq) of the query times (B, Tq) on each sample's frame grid t0, t0 + 1, ... (t0: (B, 1));
+    ``DataError`` for times off the grid."""
     steps = t_query - t0
     if not torch.allclose(steps, steps.round(), atol=1e-4):
-        raise DataError(f"{model} generates frames at whole steps after t0={float(t0)}, got times {t_query.tolist()}")
+        raise DataError(f"{model} generates frames at whole steps after the first context time, got times "
+                        f"{t_query.tolist()} after {t0.flatten().tolist()}")
     return steps.round().long()

@@ -102,7 +102,7 @@ class LatentODE(nn.Module):
             self.latent_shape: tuple[int, ...] = (latent_dim,)
             flat = width * side * side
             self.to_features = nn.Sequential(nn.Flatten(), nn.Linear(flat, 4 * latent_dim), nn.SiLU())
-            self.cell: nn.Module = nn.GRUCell(4 * latent_dim, 4 * latent_dim)
+            self.cell: nn.Module = nn.GRUCell(4 * latent_dim + 1, 4 * latent_dim)  # + the time gap
             self.head: nn.Module = nn.Linear(4 * latent_dim, n_stats)
             self.field: nn.Module = MLPField(latent_dim, field_hidden, field_layers)
             self.from_latent: nn.Module = nn.Sequential(nn.Linear(latent_dim, flat),
@@ -111,7 +111,7 @@ class LatentODE(nn.Module):
         else:
             self.latent_shape = (latent_dim, side, side)
             self.to_features = nn.Identity()
-            self.cell = ConvGRUCell(width, width)
+            self.cell = ConvGRUCell(width + 1, width)  # + the time gap, as a constant map
             self.head = nn.Conv2d(width, n_stats, 1)
             field_cls = GatedConvField if field == "gated" else ConvField
             self.field = field_cls(latent_dim, field_hidden, field_layers)
@@ -122,12 +122,20 @@ class LatentODE(nn.Module):
         self.state_shape = (4 * latent_dim,) if latent == "vector" else (width, side, side)
 
     # ---------------------------------------------------------------- encode
-    def encode(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        """Context frames (B, M, C, H, W) -> z0 mean and log-variance (None if deterministic), (B, *latent),
-        and the encoder features of the last context frame, (B, width, h, w)."""
+    def encode(self, frames: torch.Tensor, t_context: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Context frames (B, M, C, H, W) at times ``t_context`` (B, M) (default 0, 1, ...) -> z0 mean and
+        log-variance (None if deterministic), (B, *latent), and the encoder features of the last context frame,
+        (B, width, h, w). The aggregator sees, with each frame, the time gap to the frame it saw before (the
+        next one in time), so irregularly spaced context frames are told apart from regular ones."""
         b, m = frames.shape[:2]
+        if t_context is None:
+            t_context = torch.arange(m, dtype=frames.dtype, device=frames.device).expand(b, -1)
+        gaps = torch.cat([t_context[:, 1:] - t_context[:, :-1], t_context.new_zeros(b, 1)], dim=1)  # (B, M)
         maps = self.encoder(frames.flatten(0, 1)).unflatten(0, (b, m))  # (B, M, width, h, w)
         feats = self.to_features(maps.flatten(0, 1)).unflatten(0, (b, m))  # (B, M, F...)
+        gaps = gaps.to(feats).view(b, m, *[1] * (feats.ndim - 2)).expand(*feats.shape[:2], 1, *feats.shape[3:])
+        feats = torch.cat([feats, gaps], dim=2)
         h = feats.new_zeros((b, *self.state_shape))
         for i in reversed(range(m)):  # backwards in time: h ends at the first context frame, where z0 lives
             h = self.cell(feats[:, i], h)
@@ -167,37 +175,46 @@ class LatentODE(nn.Module):
 
         Args:
             frames: context frames, (B, M, C, H, W), float in [0, 1].
-            t_context: times of the context frames, (M,), strictly increasing.
-            t_query: times to generate, (Tq,), strictly increasing, each >= t_context[0]; real numbers, so
-                times between, at or beyond the context frames are all fine.
+            t_context: times of the context frames, (M,) shared by the batch or (B, M) per sample; strictly
+                increasing, at any spacing.
+            t_query: times to generate, (Tq,) or (B, Tq), strictly increasing, each >= its sample's first
+                context time; real numbers, so times between, at or beyond the context frames are all fine.
             generator: RNG for sampling z0 in variational models while training (the mean is used in eval).
 
         Returns:
             Generation with logits (B, Tq, C, H, W).
         """
-        check_inputs(frames, t_context, t_query, channels=self.channels, size=self.size)
-        mean, logvar, content = self.encode(frames)
+        t_context, t_query = check_inputs(frames, t_context, t_query, channels=self.channels, size=self.size)
+        t_context, t_query = t_context.to(frames), t_query.to(frames)
+        mean, logvar, content = self.encode(frames, t_context)
         z0 = mean
         if logvar is not None and self.training:
             eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
             z0 = mean + torch.exp(0.5 * logvar) * eps
-        t_query = t_query.to(device=frames.device, dtype=frames.dtype)
-        z_traj, nfe = self.trajectory(z0, t_context[:1].to(t_query), t_query)
+        z_traj, nfe = self.trajectory(z0, t_context[:, :1], t_query)
         logits = self.decode(z_traj, content, frames[:, -1])
         return Generation(logits=logits, z_traj=z_traj, z0_mean=mean, z0_logvar=logvar, nfe=nfe)
 
     def trajectory(self, z0: torch.Tensor, t0: torch.Tensor, t_query: torch.Tensor) -> tuple[torch.Tensor, int]:
-        """Latent states (B, Tq, *latent) at ``t_query`` from ``z0`` at ``t0`` (1-element), and the NFE."""
-        # Solve once on the sorted union of z0's time and the query times, then pick the query times.
-        t_all = torch.unique(torch.cat([t0, t_query]))  # sorted
+        """Latent states (B, Tq, *latent) at ``t_query`` (B, Tq) from ``z0`` at ``t0`` (B, 1), and the NFE.
+
+        The field is autonomous (it does not read t), so each sample is solved in its own clock, t - t0: one
+        solve over the sorted union of every sample's times, then each sample picks its own. With a fixed-step
+        solver this equals solving the samples one by one; an adaptive solver picks its steps from the whole
+        batch's error, so results then agree only to the solver tolerance.
+        """
+        rel = t_query - t0  # (B, Tq), >= 0
+        t_all = torch.unique(torch.cat([rel.new_zeros(1), rel.flatten()]))  # sorted
         sol = solve(self.field, z0, t_all, **vars(self.solver))
-        return sol.z[:, torch.searchsorted(t_all, t_query)], sol.nfe
+        index = torch.searchsorted(t_all, rel.contiguous())  # (B, Tq)
+        rows = torch.arange(z0.shape[0], device=z0.device)[:, None]
+        return sol.z[rows, index], sol.nfe
 
 
 class LatentRNN(LatentODE):
     """The ablation of the latent ODE: the same encoder, aggregator and decoder, but the latent moves by a
-    discrete gated recurrence, one step per frame, instead of an ODE. Query times must lie on the frame grid
-    (t0 + integer)."""
+    discrete gated recurrence, one step per frame, instead of an ODE. Query times must lie on each sample's frame
+    grid (t0 + integer)."""
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -206,9 +223,10 @@ class LatentRNN(LatentODE):
         del self.field
 
     def trajectory(self, z0: torch.Tensor, t0: torch.Tensor, t_query: torch.Tensor) -> tuple[torch.Tensor, int]:
-        index = whole_steps(t_query, t0, "a latent RNN")
+        index = whole_steps(t_query, t0, "a latent RNN")  # (B, Tq)
         states, z = [z0], z0
         for _ in range(int(index.max())):
             z = self.step_cell(z, z)
             states.append(z)
-        return torch.stack(states, dim=1)[:, index], 0
+        rows = torch.arange(z0.shape[0], device=z0.device)[:, None]
+        return torch.stack(states, dim=1)[rows, index], 0

@@ -76,7 +76,10 @@ def solve(field: nn.Module, z0: torch.Tensor, t: torch.Tensor, *, method: str = 
         t: times, (T,), strictly increasing; ``t[0]`` is the time of ``z0``.
         method: a torchdiffeq method, one of ``METHODS``.
         rtol, atol: tolerances of adaptive methods.
-        step_size: step of fixed-step methods; ``None`` steps from one time in ``t`` to the next.
+        step_size: step of fixed-step methods; ``None`` steps from one time in ``t`` to the next. The grid is
+            anchored at ``t[0]`` (t[0], t[0] + h, ...; it runs one step past ``t[-1]`` when needed) and times
+            between grid points are interpolated linearly, so the state at a time does not depend on which
+            other times are requested.
         adjoint: backpropagate with the adjoint method (memory constant in the number of steps).
         max_nfe: evaluations allowed in the forward solve (and, separately, in the adjoint backward solve).
 
@@ -97,6 +100,14 @@ def solve(field: nn.Module, z0: torch.Tensor, t: torch.Tensor, *, method: str = 
     check_times(t)
     t = t.to(device=z0.device, dtype=z0.dtype)
     options = {"step_size": step_size} if (method in FIXED and step_size is not None) else {}
+    n_out = t.numel()
+    if options and t.numel() > 1:
+        # torchdiffeq ends its grid exactly at t[-1]; end it instead on the anchored grid, one step beyond
+        # t[-1] if that is off the grid, so that t[-1] is interpolated like any other time.
+        steps = math.ceil(round(float(t[-1] - t[0]) / step_size, 6))
+        end = t[0] + steps * step_size
+        if float(end) > float(t[-1]):
+            t = torch.cat([t, end[None]])
     counted = _Counted(field, max_nfe)
     kwargs = {"rtol": rtol, "atol": atol, "method": method, "options": options}
     try:
@@ -112,4 +123,5 @@ def solve(field: nn.Module, z0: torch.Tensor, t: torch.Tensor, *, method: str = 
     if not torch.isfinite(z[-1]).all():
         raise SolverError(f"ODE solve produced non-finite states by t={float(t[-1]):.4g} ({method}, nfe={nfe}); "
                           "lower the learning rate or the step size, or clip gradients")
-    return ODESolution(z=z.movedim(0, 1), t=t, nfe=nfe)  # torchdiffeq is time-first: (T, B, ...) -> (B, T, ...)
+    # torchdiffeq is time-first: (T, B, ...) -> (B, T, ...), without the grid-closing time if one was added
+    return ODESolution(z=z[:n_out].movedim(0, 1), t=t[:n_out], nfe=nfe)

@@ -1,0 +1,96 @@
+"""Continuous time: per-sample and irregular times, batched generation, time checks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from test_model import tiny_config
+
+from odevideo.errors import DataError, SolverError
+from odevideo.evaluate import generate
+from odevideo.models import build_model
+
+
+def irregular_times(generator: torch.Generator, b: int, m: int, start: float, span: float) -> torch.Tensor:
+    """(B, m) sorted distinct random times in [start, start + span], the first at ``start``."""
+    rest = torch.rand(b, m - 1, generator=generator).sort(dim=1).values * span + start
+    return torch.cat([torch.full((b, 1), start), rest + 1e-3], dim=1)
+
+
+@pytest.mark.parametrize("latent", ["spatial", "vector"])
+def test_querying_the_context_times_reproduces_the_reconstruction_path(latent):
+    torch.manual_seed(0)
+    model = build_model(tiny_config(latent=latent))
+    frames = torch.rand(3, 5, 1, 32, 32)
+    t_ctx = torch.tensor([[0.0, 0.7, 1.1, 2.5, 4.0], [1.0, 2.0, 3.0, 4.0, 5.0], [0.5, 1.0, 2.2, 2.3, 3.9]])
+    recon = generate(model, frames, t_ctx, t_ctx)
+    t_all = torch.cat([t_ctx, t_ctx[:, -1:] + torch.tensor([0.5, 1.0, 7.25])], dim=1)  # context + future
+    full = generate(model, frames, t_ctx, t_all)
+    assert torch.allclose(full.frames[:, :5], recon.frames, atol=1e-5)
+    assert torch.allclose(full.z_traj[:, :5], recon.z_traj, atol=1e-5)
+
+
+@pytest.mark.parametrize("extra", [{"latent": "spatial"}, {"latent": "vector"}, {"output": "warp"},
+                                   {"variational": True}])
+def test_per_sample_times_in_one_batch_equal_a_loop_over_samples(extra):
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(1)
+    model = build_model(tiny_config(**extra))
+    b = 4
+    frames = torch.rand(b, 6, 1, 32, 32)
+    t_ctx = torch.cat([irregular_times(g, 1, 6, start, 5.0) for start in (0.0, 0.25, 3.0, 10.5)])
+    t_query = t_ctx[:, :1] + torch.rand(b, 7, generator=g).sort(dim=1).values * 12 + 1e-3
+    batched = generate(model, frames, t_ctx, t_query)
+    for i in range(b):
+        single = generate(model, frames[i:i + 1], t_ctx[i], t_query[i])
+        assert torch.allclose(batched.frames[i], single.frames[0], atol=1e-5)
+        assert torch.allclose(batched.z_traj[i], single.z_traj[0], atol=1e-5)
+
+
+def test_shared_times_and_per_sample_copies_of_them_agree():
+    model = build_model(tiny_config())
+    frames = torch.rand(2, 4, 1, 32, 32)
+    t_ctx, t_query = torch.tensor([0.0, 0.5, 2.0, 3.0]), torch.tensor([1.5, 3.25, 6.0])
+    shared = generate(model, frames, t_ctx, t_query)
+    per_sample = generate(model, frames, t_ctx.expand(2, -1), t_query.expand(2, -1))
+    assert torch.equal(shared.frames, per_sample.frames)
+
+
+def test_the_model_tells_irregular_context_spacing_apart():
+    torch.manual_seed(0)
+    model = build_model(tiny_config())
+    frames = torch.rand(1, 4, 1, 32, 32)
+    regular = generate(model, frames, [0.0, 1.0, 2.0, 3.0], [4.0])
+    stretched = generate(model, frames, [0.0, 2.0, 4.0, 6.0], [6.0 + 1.0])  # same frames, twice the spacing
+    assert not torch.allclose(regular.z_traj[:, 0], stretched.z_traj[:, 0])
+
+
+@pytest.mark.parametrize("kind", ["latent_rnn", "convlstm"])
+def test_discrete_models_accept_per_sample_grids(kind):
+    model = build_model(tiny_config(kind=kind))
+    frames = torch.rand(2, 3, 1, 32, 32)
+    t_ctx = torch.tensor([[0.0, 1.0, 2.0], [5.0, 6.0, 7.0]])
+    t_query = torch.tensor([[3.0, 4.0], [8.0, 10.0]])
+    batched = generate(model, frames, t_ctx, t_query)
+    for i in range(2):
+        single = generate(model, frames[i:i + 1], t_ctx[i], t_query[i])
+        assert torch.allclose(batched.frames[i], single.frames[0], atol=1e-5)
+    with pytest.raises(DataError, match="whole steps"):
+        generate(model, frames, t_ctx, torch.tensor([[3.0, 4.5], [8.0, 9.0]]))
+
+
+@pytest.mark.parametrize("t_ctx,t_query,error,match", [
+    ([0.0, 1.0, 1.0], [3.0], SolverError, "strictly increasing"),
+    ([0.0, 2.0, 1.0], [3.0], SolverError, "strictly increasing"),
+    ([0.0, 1.0, 2.0], [4.0, 3.0], SolverError, "strictly increasing"),
+    ([0.0, float("nan"), 2.0], [3.0], SolverError, "NaN"),
+    ([0.0, 1.0, 2.0], [float("inf")], SolverError, "infinite"),
+    ([1.0, 2.0, 3.0], [0.5], DataError, ">= the first context time"),
+    ([[0.0, 1.0, 2.0], [0.0, 1.5, 1.2]], [3.0], SolverError, r"sample 1"),
+    ([[0.0, 1.0, 2.0]] * 3, [3.0], SolverError, r"\(T,\) or \(B=2, T\)"),
+    ([0.0, 1.0], [3.0], DataError, "3 context frames but 2 context times"),
+])
+def test_bad_times_are_refused_with_clear_errors(t_ctx, t_query, error, match):
+    model = build_model(tiny_config())
+    with pytest.raises(error, match=match):
+        generate(model, torch.rand(2, 3, 1, 32, 32), t_ctx, t_query)
