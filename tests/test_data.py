@@ -13,6 +13,7 @@ from odevideo.data.moving_mnist import (
     MovingMNIST,
     TrainStream,
     as_float_frames,
+    irregular_times,
     load_standard,
     reflect,
     render,
@@ -109,6 +110,30 @@ def test_train_stream_is_sharded_and_resumable():
     resumed = first(TrainStream(gen, 2, start=2), 2)
     torch.testing.assert_close(resumed[0], single[2])
     torch.testing.assert_close(resumed[1], single[3])
+
+
+def test_irregular_times_are_distinct_and_cover_context_window_and_future():
+    times = irregular_times(np.arange(200), n_frames=20, n_context=10, fraction=0.5, seed=3)
+    assert times.shape == (200, 20)
+    assert np.array_equal(times, irregular_times(np.arange(200), n_frames=20, n_context=10, fraction=0.5, seed=3))
+    grid = (times == np.arange(20)).all(axis=1)
+    assert 60 < grid.sum() < 140  # about half stay on the frame grid
+    odd = times[~grid]
+    assert (odd[:, 0] == 0).all() and (np.diff(odd[:, :10], axis=1) > 0).all()  # increasing context from 0
+    assert (odd[:, :10] <= 9).all() and (odd[:, 10:] <= 19).all() and (np.diff(odd[:, 10:], axis=1) > 0).all()
+    assert (np.diff(np.sort(odd, axis=1), axis=1) >= 1e-3).all()  # distinct times
+    assert (odd[:, 10:] < 9).any() and (odd[:, 10:] > 9).any()  # targets fall between and after the context
+    assert (irregular_times(np.arange(5), n_frames=20, n_context=10, fraction=0.0) == np.arange(20)).all()
+
+
+def test_irregular_train_stream_renders_each_sequence_at_its_own_times():
+    gen = MovingMNIST("train", digits=1, size=32, digit_size=14, n_frames=6)
+    batch = next(iter(TrainStream(gen, 4, irregular=1.0, n_context=3)))
+    times = batch["times"].numpy()
+    assert times.shape == (4, 6) and not (times == np.arange(6)).all(axis=1).any()
+    for i in range(4):
+        want = gen.render_uint8([i], times[i])[0]
+        assert np.array_equal(batch["frames"][i, :, 0].numpy(), want)
 
 
 def test_standard_layout_round_trip(tmp_path):

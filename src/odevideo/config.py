@@ -79,6 +79,9 @@ class DataConfig:
         val_size: sequences in the fixed validation set.
         mnist_dir: folder with the MNIST IDX files; ``None`` uses the digits shipped in the package.
         seed: seed of the data streams (training stream, validation and test sets).
+        irregular: fraction of training sequences sampled at irregular real times (context at random times in
+            the context window, targets at random times in the whole sequence) instead of 0, 1, 2, ...; > 0
+            teaches the model the continuum between frames. Validation stays on the frame grid.
     """
 
     digits: int = 1
@@ -90,8 +93,11 @@ class DataConfig:
     val_size: int = 256
     mnist_dir: str | None = None
     seed: int = 0
+    irregular: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.irregular <= 1.0:
+            raise ConfigError(f"data.irregular must be a fraction in [0, 1], got {self.irregular}")
         _check_positive(self, "digits", "size", "digit_size", "n_frames", "n_context", "batch_size", "val_size")
         if self.digit_size > self.size:
             raise ConfigError(f"digit_size {self.digit_size} is larger than the canvas {self.size}")

@@ -24,6 +24,33 @@ from odevideo.errors import DataError
 
 STEP = 0.1  # fraction of the free range travelled per frame (Srivastava et al.)
 STREAMS = {"train": 0, "val": 1, "test": 2}
+TIMES_STREAM = 3  # the random stream of irregular sampling times
+MIN_GAP = 1e-3  # irregular times are kept at least this far apart (frames), so each sequence's times are distinct
+
+
+def irregular_times(indices: Sequence[int] | np.ndarray, *, n_frames: int, n_context: int, fraction: float,
+                    seed: int = 0) -> np.ndarray:
+    """Sampling times (B, n_frames) for training on a continuum instead of the integer grid.
+
+    With probability ``fraction`` a sequence is irregular: its first ``n_context`` times (the context) are 0
+    and ``n_context - 1`` sorted uniform times in [0, n_context - 1]; the other ``n_frames - n_context`` (the
+    targets) are sorted uniform times in [0, n_frames - 1], so they fall between context frames as well as
+    after them. Other sequences keep 0, 1, ..., n_frames - 1. All times of a sequence are distinct; targets may
+    interleave with the context (sort them before querying). A pure function of ``(seed, index)``.
+    """
+    out = np.tile(np.arange(n_frames, dtype=np.float64), (len(indices), 1))
+    for row, index in enumerate(indices):
+        rng = np.random.default_rng([seed, TIMES_STREAM, int(index)])
+        if rng.random() >= fraction:
+            continue
+        while True:
+            context = np.sort(rng.uniform(0, n_context - 1, n_context - 1))
+            targets = np.sort(rng.uniform(0, n_frames - 1, n_frames - n_context))
+            times = np.concatenate([[0.0], context, targets])
+            if np.diff(np.sort(times)).min() >= MIN_GAP:
+                out[row] = times
+                break
+    return out
 
 
 def reflect(x: np.ndarray) -> np.ndarray:
@@ -131,7 +158,7 @@ class MovingMNIST:
         """
         times = np.arange(self.n_frames, dtype=np.float32) if times is None else np.asarray(times, np.float32)
         frames = torch.from_numpy(self.render_uint8(indices, times)[:, :, None])
-        times_b = np.ascontiguousarray(np.broadcast_to(times, (len(indices), times.shape[-1])))
+        times_b = np.broadcast_to(times, (len(indices), times.shape[-1])).copy()
         return {"frames": as_float_frames(frames) if as_float else frames, "times": torch.from_numpy(times_b)}
 
 
@@ -148,14 +175,16 @@ class TrainStream(torch.utils.data.IterableDataset):
     The stream is split into ``world_size * num_workers`` shards; at its local step ``j`` shard ``s`` yields
     batch ``j * n_shards + s``, so DDP ranks and DataLoader workers never duplicate a sequence. ``start`` is
     the local step to begin with, so a resumed run continues the stream instead of replaying it (exactly so
-    with ``num_workers=0``).
+    with ``num_workers=0``). With ``irregular`` > 0 that fraction of sequences comes at irregular times
+    (:func:`irregular_times`), per sample in the batch's ``times`` (B, T).
     """
 
     def __init__(self, generator: MovingMNIST, batch_size: int, start: int = 0, rank: int = 0,
-                 world_size: int = 1) -> None:
+                 world_size: int = 1, *, irregular: float = 0.0, n_context: int = 10) -> None:
         super().__init__()
         self.generator, self.batch_size, self.start = generator, batch_size, start
         self.rank, self.world_size = rank, world_size
+        self.irregular, self.n_context = irregular, n_context
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         info = torch.utils.data.get_worker_info()
@@ -163,7 +192,12 @@ class TrainStream(torch.utils.data.IterableDataset):
         shard, n_shards = self.rank * n_workers + worker, self.world_size * n_workers
         for step in itertools.count(self.start):
             first = (step * n_shards + shard) * self.batch_size
-            yield self.generator.batch(np.arange(first, first + self.batch_size), as_float=False)
+            indices = np.arange(first, first + self.batch_size)
+            times = None
+            if self.irregular > 0:
+                times = irregular_times(indices, n_frames=self.generator.n_frames, n_context=self.n_context,
+                                        fraction=self.irregular, seed=self.generator.seed)
+            yield self.generator.batch(indices, times, as_float=False)
 
 
 class FixedSet(torch.utils.data.Dataset):

@@ -37,14 +37,18 @@ def objective_loss(model: VideoModel, frames: torch.Tensor, times: torch.Tensor,
     Args:
         model: the latent ODE.
         frames: (B, T, C, H, W) float in [0, 1]; the first ``n_context`` frames condition.
-        times: (T,) frame times.
+        times: their times, (T,) or (B, T); the context times increase, the targets' may interleave with them
+            (irregular sampling), and are sorted here per sample before querying.
 
     Returns:
         (total loss, pixel loss, the model's output, the frames it was compared with).
     """
+    times = times.expand(frames.shape[0], -1) if times.ndim == 1 else times
     n_query = n_context if objective == "reconstruction" else frames.shape[1]
-    out = model(frames[:, :n_context], times[:n_context], times[:n_query])
-    target = frames[:, :n_query]
+    order = times[:, :n_query].argsort(dim=1)  # (B, Tq): the identity on the frame grid
+    rows = torch.arange(frames.shape[0], device=frames.device)[:, None]
+    out = model(frames[:, :n_context], times[:, :n_context], times[rows, order])
+    target = frames[rows, order]
     recon = pixel_loss(out.logits, target, loss)
     return recon + kl_weight * out.kl(), recon, out, target
 
@@ -59,7 +63,7 @@ class VideoODEModule(L.LightningModule):
 
     def _unpack(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         frames = as_float_frames(batch["frames"])  # (B, T, C, H, W) in [0, 1]
-        return frames, batch["times"][0].float()  # times are shared across the batch: (T,)
+        return frames, batch["times"].float()  # (B, T): per sample (irregular sampling) or all alike
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         frames, times = self._unpack(batch)
@@ -74,7 +78,7 @@ class VideoODEModule(L.LightningModule):
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         frames, times = self._unpack(batch)
         m = self.config.data.n_context
-        out = self.model(frames[:, :m], times[:m], times[m:])
+        out = self.model(frames[:, :m], times[:, :m], times[:, m:])
         self.log("val/mse", metrics.mse(out.frames, frames[:, m:]).mean(), prog_bar=True,
                  batch_size=frames.shape[0])
 
@@ -158,7 +162,8 @@ class MovingMNISTData(L.LightningDataModule):
         stream = TrainStream(self._generator("train"), self.data.batch_size,
                              start=trainer.global_step if trainer else 0,
                              rank=trainer.global_rank if trainer else 0,
-                             world_size=trainer.world_size if trainer else 1)
+                             world_size=trainer.world_size if trainer else 1,
+                             irregular=self.data.irregular, n_context=self.data.n_context)
         return torch.utils.data.DataLoader(stream, batch_size=None, num_workers=self.num_workers)
 
     def val_dataloader(self) -> torch.utils.data.DataLoader:
