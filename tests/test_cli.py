@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from odevideo.cli import main
 from odevideo.data.moving_mnist import MovingMNIST, save_standard
@@ -85,6 +86,30 @@ def test_predict_writes_each_output_type(trained_run, tmp_path, capsys, suffix):
         assert np.load(out).shape == (4, 1, 32, 32)
 
 
+@pytest.mark.parametrize("args,times", [
+    (["--n-future", "2", "--fps-factor", "4"], [4.25 + 0.25 * i for i in range(8)]),
+    (["--horizon", "1.5", "--fps-factor", "2"], [4.5, 5.0, 5.5]),
+    (["--n-future", "1", "--fps-factor", "2", "--include-context"], [0.5 * i for i in range(11)]),
+    (["--n-future", "2", "--context-times", "0,0.5,2,3.25,4"], [5.0, 6.0]),
+])
+def test_predict_generates_at_a_new_frame_rate_and_from_irregular_context(trained_run, tmp_path, capsys, args,
+                                                                          times):
+    from odevideo.evaluate import generate
+    from odevideo.train.checkpoint import load_checkpoint
+
+    clip = MovingMNIST("test", digits=1, size=32, digit_size=14, n_frames=6).render_uint8([0])[0]
+    np.save(tmp_path / "clip.npy", clip)
+    out = tmp_path / "pred.npy"
+    code, _, err = run_cli(["predict", "--checkpoint", str(trained_run), "--input", str(tmp_path / "clip.npy"),
+                            "--n-context", "5", "--out", str(out), *args], capsys)
+    assert code == 0, err
+    got = np.load(out)
+    ctx = [0.0, 0.5, 2.0, 3.25, 4.0] if "--context-times" in args else [0.0, 1.0, 2.0, 3.0, 4.0]
+    want = generate(load_checkpoint(trained_run).model, torch.from_numpy(clip[None, :5, None]), ctx, times)
+    assert got.shape == (len(times), 1, 32, 32)
+    np.testing.assert_allclose(got, want.frames[0].numpy(), atol=1e-6)
+
+
 def test_predict_reads_its_own_videos(trained_run, tmp_path, capsys):
     clip = MovingMNIST("test", digits=1, size=32, digit_size=14, n_frames=6).render_uint8([0])[0]
     np.save(tmp_path / "clip.npy", clip)
@@ -119,7 +144,16 @@ def bad_inputs(tmp_path, run):
         (predict + ["--input", clip_p, "--times", "7,6"], "strictly increasing"),
         (predict + ["--input", clip_p, "--times", "7,nan"], "finite"),
         (predict + ["--input", clip_p, "--times", "a,b"], "comma-separated"),
-        (predict + ["--input", clip_p], "--n-future N or --times"),
+        (predict + ["--input", clip_p], "--horizon H or --times"),
+        (predict + ["--input", clip_p, "--n-future", "2", "--fps-factor", "0"], "fps-factor must be"),
+        (predict + ["--input", clip_p, "--horizon", "-1"], "must be > 0"),
+        (predict + ["--input", clip_p, "--n-future", "2", "--horizon", "3"], "exactly one"),
+        (predict + ["--input", clip_p, "--times", "7,8", "--fps-factor", "2"], "lists the times itself"),
+        (predict + ["--input", clip_p, "--n-context", "3", "--context-times", "0,2,1", "--n-future", "2"],
+         "--context-times must be strictly increasing"),
+        (predict + ["--input", clip_p, "--n-context", "3", "--context-times", "0,1", "--n-future", "2"],
+         "2 times for 3 context frames"),
+        (predict + ["--input", clip_p, "--n-future", "2", "--fps", "0"], "--fps must be > 0"),
         (predict + ["--input", str(tmp_path / "missing.npy"), "--n-future", "2"], "does not exist"),
         (predict + ["--input", str(tmp_path / "int.npy"), "--n-future", "2"], "uint8"),
         (predict + ["--input", str(tmp_path / "big.npy"), "--n-future", "2"], r"\[0, 1\]"),

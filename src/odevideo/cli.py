@@ -20,11 +20,11 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 Checkpoint = Annotated[Path, typer.Option("--checkpoint", "-c", help="A .safetensors checkpoint or a run directory.")]
 
 
-def _parse_times(text: str) -> list[float]:
+def _parse_times(text: str, flag: str) -> list[float]:
     try:
         return [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise OdevideoError(f"--times must be comma-separated numbers, got {text!r}") from None
+        raise OdevideoError(f"{flag} must be comma-separated numbers, got {text!r}") from None
 
 
 @app.command("train")
@@ -64,18 +64,26 @@ def predict_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output .npy, .gif or .mp4.")],
     n_context: Annotated[int | None, typer.Option(help="Context frames (default: all).")] = None,
     n_future: Annotated[int | None, typer.Option(help="Frames to generate after the context.")] = None,
+    horizon: Annotated[float | None, typer.Option(help="Generate this far (in input frames, real) past the "
+                                                        "context.")] = None,
     times: Annotated[str | None, typer.Option(help="Real times to generate, e.g. 9.5,10,10.25.")] = None,
+    fps_factor: Annotated[int, typer.Option(help="Frames per input frame interval (4: 4x frame rate).")] = 1,
+    include_context: Annotated[bool, typer.Option(help="Also re-render the context window at --fps-factor.")] = False,
+    context_times: Annotated[str | None, typer.Option(help="Times of the context frames if not 0,1,2,... "
+                                                            "(irregular inputs).")] = None,
     fps: Annotated[float, typer.Option(help="Frame rate of a video output.")] = 4.0,
 ) -> None:
-    """Generate frames from the first context frames of a clip."""
+    """Generate frames from the first context frames of a clip, at any real times."""
     from odevideo.predict import predict_file
     from odevideo.train.checkpoint import load_checkpoint
 
-    parsed = None if times is None else _parse_times(times)
-    if n_future is None and parsed is None:
-        raise OdevideoError("give --n-future N or --times t1,t2,...")
+    parsed = None if times is None else _parse_times(times, "--times")
+    parsed_ctx = None if context_times is None else _parse_times(context_times, "--context-times")
+    if n_future is None and horizon is None and parsed is None:
+        raise OdevideoError("give --n-future N, --horizon H or --times t1,t2,...")
     model = load_checkpoint(checkpoint).model
-    path = predict_file(model, input, out, n_context=n_context, n_future=n_future, times=parsed, fps=fps)
+    path = predict_file(model, input, out, n_context=n_context, n_future=n_future, horizon=horizon, times=parsed,
+                        fps_factor=fps_factor, include_context=include_context, context_times=parsed_ctx, fps=fps)
     typer.echo(f"wrote {path}")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,42 +15,75 @@ from odevideo.models import VideoModel
 from odevideo.visualize import write_frames
 
 
-def query_times(n_context: int, *, n_future: int | None = None,
-                times: Sequence[float] | None = None) -> torch.Tensor:
-    """The times to generate: ``n_future`` frames after the context (t = n_context, n_context + 1, ...), or
-    explicit real ``times`` (context frame i sits at t = i). Exactly one of the two must be given."""
-    if (n_future is None) == (times is None):
-        raise DataError("give exactly one of --n-future N or --times t1,t2,...")
-    if n_future is not None:
-        if n_future < 1:
-            raise DataError(f"--n-future must be >= 1, got {n_future}")
-        return torch.arange(n_context, n_context + n_future, dtype=torch.float32)
-    t = torch.tensor(list(times), dtype=torch.float32)
+def resolve_context_times(n_context: int, times: Sequence[float] | None = None) -> torch.Tensor:
+    """Times of the context frames: ``times`` (one per frame, strictly increasing, >= 0; irregular spacing is
+    fine) or 0, 1, ..., n_context - 1."""
+    if times is None:
+        return torch.arange(n_context, dtype=torch.float32)
+    t = _checked(times, "--context-times")
+    if t.numel() != n_context:
+        raise DataError(f"--context-times gives {t.numel()} times for {n_context} context frames")
+    return t
+
+
+def query_times(t_context: torch.Tensor, *, n_future: int | None = None, horizon: float | None = None,
+                times: Sequence[float] | None = None, fps_factor: int = 1,
+                include_context: bool = False) -> torch.Tensor:
+    """The times to generate, in units of input frame intervals.
+
+    Either explicit real ``times``, or a frame grid with ``fps_factor`` frames per input interval (K = 4 is a
+    4x higher frame rate, or 4x slow motion at the input's playback rate) running ``n_future`` frame intervals
+    (or a real ``horizon``) past the last context time; ``include_context`` starts the grid at the first
+    context time instead, so the context window is re-rendered at the new rate too.
+    """
+    if times is not None:
+        if n_future is not None or horizon is not None or fps_factor != 1 or include_context:
+            raise DataError("--times lists the times itself: drop --n-future/--horizon/--fps-factor/--include-context")
+        return _checked(times, "--times")
+    if (n_future is None) == (horizon is None):
+        raise DataError("give exactly one of --n-future N, --horizon H or --times t1,t2,...")
+    if fps_factor < 1:
+        raise DataError(f"--fps-factor must be a whole number >= 1, got {fps_factor}")
+    span = float(n_future) if n_future is not None else float(horizon)  # type: ignore[arg-type]
+    if not (math.isfinite(span) and span > 0):
+        raise DataError(f"--n-future/--horizon must be > 0, got {n_future if n_future is not None else horizon}")
+    first, last = float(t_context[0]), float(t_context[-1])
+    start = first if include_context else last
+    steps = torch.arange(0 if include_context else 1, int(round((last - start + span) * fps_factor, 6)) + 1)
+    return start + steps.to(torch.float64).div(fps_factor).to(torch.float32)
+
+
+def _checked(values: Sequence[float], flag: str) -> torch.Tensor:
+    t = torch.tensor(list(values), dtype=torch.float32)
     if t.numel() == 0 or not torch.isfinite(t).all():
-        raise DataError(f"--times must be finite numbers, got {list(times)}")
+        raise DataError(f"{flag} must be finite numbers, got {list(values)}")
     if t.numel() > 1 and not (t[1:] > t[:-1]).all():
-        raise DataError(f"--times must be strictly increasing, got {t.tolist()}")
+        raise DataError(f"{flag} must be strictly increasing, got {t.tolist()}")
     if float(t[0]) < 0:
-        raise DataError(f"--times must be >= 0 (the first context frame is t=0), got {float(t[0])}")
+        raise DataError(f"{flag} must be >= 0 (the first context frame is at t=0 by default), got {float(t[0])}")
     return t
 
 
 def predict_file(model: VideoModel, input_path: str | Path, out_path: str | Path, *, n_context: int | None = None,
-                 n_future: int | None = None, times: Sequence[float] | None = None, fps: float = 4.0) -> Path:
+                 n_future: int | None = None, horizon: float | None = None, times: Sequence[float] | None = None,
+                 fps_factor: int = 1, include_context: bool = False, context_times: Sequence[float] | None = None,
+                 fps: float = 4.0) -> Path:
     """Condition on the first ``n_context`` frames of ``input_path`` and write the generated frames.
 
     Args:
-        model: a latent ODE.
+        model: a trained video model.
         input_path: ``.npy`` (T, H, W) or (T, C, H, W), uint8 or float in [0, 1], or a ``.gif``/``.mp4``.
         out_path: ``.npy``, ``.gif`` or ``.mp4``, chosen by extension.
         n_context: context frames (default: all frames of the input).
-        n_future: frames to generate after the context, or
-        times: real times to generate (context frame i is at t = i).
-        fps: frame rate of a video output.
+        n_future, horizon, times, fps_factor, include_context: what to generate, see :func:`query_times`.
+        context_times: times of the context frames (default 0, 1, ...), for irregularly sampled inputs.
+        fps: frame rate of a video output (with ``fps_factor`` K, the input's rate times K plays in real time).
     """
     out_suffix = Path(out_path).suffix.lower()
     if out_suffix not in (".npy", ".gif", ".mp4"):
         raise DataError(f"unsupported output type {out_suffix!r} for {out_path}; use .npy, .gif or .mp4")
+    if not (math.isfinite(fps) and fps > 0):
+        raise DataError(f"--fps must be > 0, got {fps}")
     frames = read_frames(input_path, channels=model.channels)  # (T, C, H, W)
     n_context = frames.shape[0] if n_context is None else n_context
     if not 1 <= n_context <= frames.shape[0]:
@@ -58,7 +92,10 @@ def predict_file(model: VideoModel, input_path: str | Path, out_path: str | Path
     if tuple(frames.shape[1:]) != expected:
         raise DataError(f"{input_path}: frames are {tuple(frames.shape[1:])} (C, H, W) but the model expects "
                         f"{expected}")
-    t_query = query_times(n_context, n_future=n_future, times=times)
-    t_context = torch.arange(n_context, dtype=torch.float32)
+    t_context = resolve_context_times(n_context, context_times)
+    t_query = query_times(t_context, n_future=n_future, horizon=horizon, times=times, fps_factor=fps_factor,
+                          include_context=include_context)
+    if float(t_query[0]) < float(t_context[0]):
+        raise DataError(f"times must be >= the first context time {float(t_context[0])}, got {float(t_query[0])}")
     out = generate(model, frames[None, :n_context], t_context, t_query)
     return write_frames(out_path, out.frames[0], fps=fps)
