@@ -1,0 +1,66 @@
+"""Continuous time against true in-between frames: interpolation, frame-rate up-conversion x2/x4, 30-frame
+extrapolation and irregular context (see ``odevideo.tasks``), for trained models and the nearest-frame,
+linear-blend and zeros baselines.
+
+    python benchmarks/continuous_time.py --model latent_ode=RUN_DIR [--model NAME=RUN_DIR ...] \
+        --digits 1 --mnist-dir ../shared/data/mnist
+
+Writes benchmarks/results/continuous_time.json, a list of rows with ``task``, ``method``, ``mse``, ``ssim`` and
+``per_time`` (the curves at each query time), plus the digits, the test set, the checkpoint's config, the
+machine and the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import time
+
+import torch
+from common import command, machine, write
+
+from odevideo.tasks import TASKS, TIME_BASELINES, evaluate_task, task_data
+from odevideo.train.checkpoint import load_checkpoint
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", action="append", default=[], help="NAME=checkpoint file or run dir")
+    parser.add_argument("--digits", type=int, default=1)
+    parser.add_argument("--n", type=int, default=500, help="test sequences per task")
+    parser.add_argument("--mnist-dir", default=None)
+    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--results", default="continuous_time.json")
+    args = parser.parse_args()
+    models = {}
+    for spec in args.model:
+        name, _, path = spec.partition("=")
+        ckpt = load_checkpoint(path)
+        models[name] = (ckpt, path)
+    rows = []
+    torch.manual_seed(0)
+    for task_name in args.tasks.split(","):
+        task = TASKS[task_name]
+        data = task_data(task, digits=args.digits, n=args.n, mnist_dir=args.mnist_dir)
+        for method, result in evaluate_task(data, methods=TIME_BASELINES).items():
+            rows.append({"task": task_name, "method": method, **result})
+        for name, (ckpt, path) in models.items():
+            t0 = time.perf_counter()
+            result = evaluate_task(data, ckpt.model)["model"]
+            rows.append({"task": task_name, "method": name, **result, "checkpoint": path,
+                         "model_config": dataclasses.asdict(ckpt.config.model),
+                         "train": {k: getattr(ckpt.config.train, k) for k in ("objective", "max_minutes", "clock")},
+                         "irregular": ckpt.config.data.irregular, "train_steps": ckpt.step,
+                         "seconds": round(time.perf_counter() - t0, 1)})
+        for row in rows[-len(TIME_BASELINES) - len(models):]:
+            print(f"{task_name:18s} {row['method']:28s} MSE {row['mse']:7.2f}  SSIM {row['ssim']:.3f}")
+    shared = {"digits": args.digits, "n_sequences": args.n,
+              "test_digits": "full MNIST test (IDX)" if args.mnist_dir else "built-in subset", "seed": 0,
+              "machine": machine(), "command": command(), "date": datetime.date.today().isoformat()}
+    rows = [{**row, "task_description": TASKS[row["task"]].description, **shared} for row in rows]
+    print(f"wrote {write(args.results, rows)}")
+
+
+if __name__ == "__main__":
+    main()
