@@ -98,7 +98,7 @@ def test_direct_gradient_passes_gradcheck():
 
 def test_max_nfe_stops_the_solve_with_a_typed_error():
     stiff = Linear(torch.tensor([[-1e6]], dtype=torch.float64))
-    with pytest.raises(SolverError, match="max_nfe=50"):
+    with pytest.raises(SolverError, match=r"max_nfe=50 function evaluations at t=[0-9.e-]+, dt=[0-9.e-]+; .*stiff"):
         solve(stiff, torch.ones(1, 1, dtype=torch.float64), torch.tensor([0.0, 10.0], dtype=torch.float64),
               method="dopri5", rtol=1e-12, atol=1e-12, max_nfe=50)
 
@@ -119,5 +119,16 @@ def test_bad_options_are_refused():
 
 def test_diverging_dynamics_raise_non_finite_error():
     blowup = Linear(torch.tensor([[1e5]], dtype=torch.float32))
-    with pytest.raises(SolverError, match="non-finite"):
+    with pytest.raises(SolverError, match=r"non-finite states by t=10 .*at t=[0-9.]+, dt=0.5\); lower"):
         solve(blowup, torch.ones(1, 1), torch.tensor([0.0, 10.0]), method="euler", step_size=0.5)
+
+
+def test_a_singular_field_fails_quickly_naming_t_and_dt():
+    class Singular(torch.nn.Module):  # dz/dt = 1 / (1 - t): blows up at t = 1
+        def forward(self, t, z):
+            return z / (1 - t)
+
+    # dopri5 shrinks its step towards t = 1 until the NFE budget (or, in some versions, dt underflow) stops it
+    with pytest.raises(SolverError, match=r"at t=(1|0\.99\d*), dt=[0-9.e-]+[;,].*stiff"):
+        solve(Singular(), torch.ones(1, 1, dtype=torch.float64), torch.tensor([0.0, 2.0], dtype=torch.float64),
+              method="dopri5", rtol=1e-10, atol=1e-10, max_nfe=5000)

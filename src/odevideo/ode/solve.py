@@ -37,17 +37,28 @@ class ODESolution:
 
 
 class _Counted(nn.Module):
-    """Wraps a field to count evaluations and stop the solve once ``max_nfe`` is spent."""
+    """Wraps a field to count evaluations, remember where the solver was (for error messages) and stop the
+    solve once ``max_nfe`` is spent."""
 
     def __init__(self, field: nn.Module, max_nfe: int) -> None:
         super().__init__()
         self.field, self.max_nfe, self.nfe = field, max_nfe, 0
+        self.recent: list[torch.Tensor] = []  # the last evaluation times, kept as tensors (no device sync)
+
+    def where(self) -> str:
+        """Where the solve was: the last evaluation time and the gap to the one before it that differs."""
+        times = [float(t) for t in self.recent]
+        if not times:
+            return "before the first evaluation"
+        earlier = [u for u in times[:-1] if u != times[-1]]
+        return f"at t={times[-1]:.6g}" + (f", dt={times[-1] - earlier[-1]:.3g}" if earlier else "")
 
     def forward(self, t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         self.nfe += 1
+        self.recent = [*self.recent[-5:], t.detach()]
         if self.nfe > self.max_nfe:
             raise SolverError(
-                f"ODE solve exceeded max_nfe={self.max_nfe} function evaluations at t={float(t):.4g}; "
+                f"ODE solve exceeded max_nfe={self.max_nfe} function evaluations {self.where()}; "
                 "the dynamics may be stiff: raise solver.max_nfe, loosen solver.rtol/atol, "
                 "or use a fixed-step method (solver.method=rk4)")
         return self.field(t, z)
@@ -116,12 +127,14 @@ def solve(field: nn.Module, z0: torch.Tensor, t: torch.Tensor, *, method: str = 
         else:
             z = torchdiffeq.odeint(counted, z0, t, **kwargs)
     except AssertionError as exc:  # torchdiffeq signals step-size underflow with an assert
-        raise SolverError(f"ODE solve failed ({exc}); the dynamics may be stiff or diverging: lower the "
-                          "learning rate, loosen solver.rtol/atol or use a fixed-step method") from None
+        raise SolverError(f"ODE solve failed ({exc}) {counted.where()}, nfe={counted.nfe}; the dynamics may be "
+                          "stiff or diverging: lower the learning rate, loosen solver.rtol/atol or use a "
+                          "fixed-step method") from None
     nfe = counted.nfe
     counted.nfe = 0  # the adjoint backward pass gets its own budget
     if not torch.isfinite(z[-1]).all():
-        raise SolverError(f"ODE solve produced non-finite states by t={float(t[-1]):.4g} ({method}, nfe={nfe}); "
-                          "lower the learning rate or the step size, or clip gradients")
+        raise SolverError(f"ODE solve produced non-finite states by t={float(t[-1]):.4g} ({method}, nfe={nfe}, "
+                          f"last evaluation {counted.where()}); lower the learning rate or the step size, or "
+                          "clip gradients")
     # torchdiffeq is time-first: (T, B, ...) -> (B, T, ...), without the grid-closing time if one was added
     return ODESolution(z=z[:n_out].movedim(0, 1), t=t[:n_out], nfe=nfe)
