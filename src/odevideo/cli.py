@@ -6,6 +6,7 @@ bad input are printed on one line with a non-zero exit code, never as a tracebac
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -31,7 +32,9 @@ def _parse_times(text: str, flag: str) -> list[float]:
 def train_cmd(
     config: Annotated[str, typer.Option(help="A shipped config (demo, mmnist1, mmnist2) or a YAML path.")] = "demo",
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override: section.key=value (repeatable).")] = None,
-    max_steps: Annotated[int | None, typer.Option(help="Override train.max_steps.")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Train exactly this many steps (train.max_steps); without "
+                                                       "--max-minutes it also lifts the config's time budget, so "
+                                                       "the run is step-bound and reproducible.")] = None,
     max_minutes: Annotated[float | None, typer.Option(help="Override train.max_minutes.")] = None,
     seed: Annotated[int | None, typer.Option(help="Override train.seed.")] = None,
     run_dir: Annotated[Path | None, typer.Option(help="Run directory (default: runs/CONFIG).")] = None,
@@ -39,21 +42,36 @@ def train_cmd(
     overwrite: Annotated[bool, typer.Option(help="Replace a run already in --run-dir.")] = False,
     mnist_dir: Annotated[Path | None, typer.Option(help="MNIST IDX files (default: built-in digits).")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    devices: Annotated[str | None, typer.Option(help="Devices per machine: N, a list 0,1 or auto "
+                                                     "(train.devices); > 1 trains with DDP.")] = None,
+    num_nodes: Annotated[int | None, typer.Option(help="Machines (train.num_nodes); launch with torchrun.")] = None,
+    strategy: Annotated[str | None, typer.Option(help="Lightning strategy: auto, ddp, ddp_spawn, ... "
+                                                      "(train.strategy).")] = None,
 ) -> None:
-    """Train a latent ODE; writes config.yaml, metrics.csv and checkpoints/{last,best}.safetensors."""
+    """Train a latent ODE; writes config.yaml, metrics.csv and checkpoints/{last,best}.safetensors.
+
+    SIGTERM or Ctrl-C stops after the current step with a checkpoint; --resume continues exactly there."""
     from odevideo.config import load_config
     from odevideo.train.run import train
 
     overrides = list(set_ or [])
+    if max_steps is not None and max_minutes is None:
+        overrides.append("train.max_minutes=null")
     for key, value in (("train.max_steps", max_steps), ("train.max_minutes", max_minutes),
-                       ("train.seed", seed), ("data.mnist_dir", mnist_dir)):
+                       ("train.seed", seed), ("data.mnist_dir", mnist_dir), ("train.devices", devices),
+                       ("train.num_nodes", num_nodes), ("train.strategy", strategy)):
         if value is not None:
             overrides.append(f"{key}={value}")
     cfg = load_config(config, overrides)
     run_dir = run_dir or Path("runs") / Path(config).stem
     result = train(cfg, run_dir, resume=resume, overwrite=overwrite, progress=progress)
+    if result.interrupted:
+        typer.echo(f"odevideo: stopped by {result.interrupted} after step {result.steps}; checkpoints are in "
+                   f"{result.run_dir / 'checkpoints'}; the same command with --resume continues", err=True)
+        sys.exit(128 + int(getattr(signal, result.interrupted)))
+    skipped = f"; skipped {result.skipped} failed steps" if result.skipped else ""
     typer.echo(f"trained {result.steps} steps in {result.seconds:.0f} s; best val MSE "
-               f"{result.val_mse if result.val_mse is None else round(result.val_mse, 2)}")
+               f"{result.val_mse if result.val_mse is None else round(result.val_mse, 2)}{skipped}")
     typer.echo(f"wrote {result.run_dir}/config.yaml, {result.last}, {result.best}")
 
 

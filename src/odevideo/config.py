@@ -210,6 +210,15 @@ class TrainConfig:
         log_every: write per-step metrics every this many steps.
         precision: Lightning precision (``32-true``, ``bf16-mixed``, ``16-mixed``).
         accelerator: Lightning accelerator (``auto`` takes a GPU when present).
+        devices: devices per node: a count (``"2"``), a list (``"0,1"``) or ``"auto"``; more than one trains
+            with data parallelism (DDP: each process draws its own shard of the data stream).
+        num_nodes: machines; launch one process per device on each (``torchrun`` or a cluster launcher).
+        strategy: Lightning strategy (``auto``, ``ddp``, ``ddp_spawn``, ...).
+        on_failure: what a training step does when the ODE solve fails (step-size underflow, NFE budget,
+            non-finite state) or the loss or gradients are not finite: ``skip`` the batch (logged; parameters
+            and optimizer state untouched; 10 failures in a row stop the run) or ``stop`` with a checkpoint.
+            Under DDP the decision is taken jointly: if any process fails, all skip (or stop).
+        keep_last: trainer checkpoints (for ``--resume``) kept in the run directory, newest first.
         seed: seed of the weights initialisation.
     """
 
@@ -227,12 +236,17 @@ class TrainConfig:
     log_every: int = 10
     precision: Literal["32-true", "bf16-mixed", "16-mixed"] = "32-true"
     accelerator: str = "auto"
+    devices: str = "1"
+    num_nodes: int = 1
+    strategy: str = "auto"
+    on_failure: Literal["skip", "stop"] = "skip"
+    keep_last: int = 2
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("objective", "loss", "precision", "clock"):
+        for name in ("objective", "loss", "precision", "clock", "on_failure"):
             _check_choice(self, name)
-        _check_positive(self, "lr", "max_steps", "val_every", "log_every")
+        _check_positive(self, "lr", "max_steps", "val_every", "log_every", "num_nodes", "keep_last")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ConfigError(f"train.max_minutes must be > 0 or null, got {self.max_minutes}")
         if self.warmup_steps < 0 or self.weight_decay < 0 or self.grad_clip < 0 or self.kl_weight < 0:

@@ -5,10 +5,15 @@ compares them with the truth. The objective decides which times:
 
 - ``reconstruction`` (Voleti et al.): the context times only; the future is extrapolated at test time.
 - ``prediction``: the context and the target times.
+
+A step whose ODE solve fails (:class:`~odevideo.errors.SolverError`) or whose loss or gradients are not finite
+is skipped (parameters and optimizer state untouched) or stops the run, as ``train.on_failure`` says; the
+decision is shared by all DDP processes, so none waits for a gradient that never comes.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 
@@ -19,7 +24,11 @@ from torch.nn import functional as F
 from odevideo import metrics
 from odevideo.config import Config, DataConfig
 from odevideo.data.moving_mnist import FixedSet, MovingMNIST, TrainStream, as_float_frames
+from odevideo.errors import SolverError
 from odevideo.models import Generation, VideoModel, build_model
+
+log = logging.getLogger("odevideo.train")
+MAX_FAILURES_IN_A_ROW = 10  # skipping stops the run after this many failed steps in a row
 
 
 def pixel_loss(logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
@@ -60,6 +69,10 @@ class VideoODEModule(L.LightningModule):
         super().__init__()
         self.config = config
         self.model = build_model(config)
+        self.skipped = 0  # failed steps skipped so far
+        self.failures_in_a_row = 0
+        self.stop_reason: str | None = None  # why training stopped on a failure, if it did
+        self._skip_step = False
 
     def _unpack(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         frames = as_float_frames(batch["frames"])  # (B, T, C, H, W) in [0, 1]
@@ -68,19 +81,70 @@ class VideoODEModule(L.LightningModule):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         frames, times = self._unpack(batch)
         tc = self.config.train
-        loss, recon, out, target = objective_loss(self.model, frames, times, n_context=self.config.data.n_context,
-                                                  objective=tc.objective, loss=tc.loss, kl_weight=tc.kl_weight)
+        problem = None
+        try:
+            loss, recon, out, target = objective_loss(self.model, frames, times, n_context=self.config.data.n_context,
+                                                      objective=tc.objective, loss=tc.loss, kl_weight=tc.kl_weight)
+            if not bool(torch.isfinite(loss)):
+                problem = f"the loss is {float(loss)}"
+        except SolverError as exc:
+            problem = str(exc)
+        if self._any_process(problem is not None):
+            self._failed(problem or "a step failed in another process")
+            # A zero loss through every parameter: backward still runs (DDP's gradient exchange stays in step
+            # on every process) and the gradients are dropped before the optimizer sees them.
+            return sum(p.sum() for p in self.model.parameters()) * 0.0
+        self.failures_in_a_row = 0
         self.log_dict({"train/loss": loss, "train/pixel_loss": recon, "train/nfe": float(out.nfe),
                        "train/mse": metrics.mse(out.frames.detach(), target).mean()}, prog_bar=False)
         self.log("loss", loss, prog_bar=True, logger=False)
         return loss
+
+    def optimizer_step(self, epoch: int, batch_idx: int, optimizer: torch.optim.Optimizer,
+                       optimizer_closure=None) -> None:  # noqa: ANN001 (Lightning's closure type)
+        """Step unless the step failed: then every gradient is dropped, so the optimizer leaves the
+        parameters and its state untouched (the learning-rate schedule and the step counter still advance, so
+        the data stream and a resume stay aligned)."""
+
+        def closure():  # noqa: ANN202
+            self._skip_step = False
+            result = optimizer_closure()
+            grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+            if not self._skip_step and grads and not bool(torch.stack([g.isfinite().all() for g in grads]).all()):
+                self._failed("non-finite gradients")  # gradients are already averaged: all processes agree
+            if self._skip_step:
+                for p in self.model.parameters():
+                    p.grad = None
+            return result
+
+        optimizer.step(closure=closure)
+
+    def _any_process(self, flag: bool) -> bool:
+        trainer = self._trainer
+        return bool(trainer.strategy.reduce_boolean_decision(flag, all=False)) if trainer else flag
+
+    def _failed(self, problem: str) -> None:
+        """Record a failed step: skip it, or stop the run when ``train.on_failure=stop`` or too many failed."""
+        self._skip_step = True
+        self.skipped += 1
+        self.failures_in_a_row += 1
+        text = f"training step {self.global_step}: {problem}"
+        if self.config.train.on_failure == "stop" or self.failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
+            why = ("train.on_failure=stop" if self.config.train.on_failure == "stop"
+                   else f"{self.failures_in_a_row} failed steps in a row")
+            self.stop_reason = f"{text} (stopped: {why})"
+            if self._trainer:
+                self.trainer.should_stop = True
+        log.warning("skipped %s", text)
+        if self._trainer:
+            self.log("train/skipped", float(self.skipped))
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         frames, times = self._unpack(batch)
         m = self.config.data.n_context
         out = self.model(frames[:, :m], times[:, :m], times[:, m:])
         self.log("val/mse", metrics.mse(out.frames, frames[:, m:]).mean(), prog_bar=True,
-                 batch_size=frames.shape[0])
+                 batch_size=frames.shape[0], sync_dist=True)
 
     def budget_used(self, step: int) -> float:
         """Fraction of the training budget spent after warm-up: steps or time, whichever is further.
@@ -113,13 +177,16 @@ class TimeBudget(L.Callback):
 
     ``wall`` is elapsed real time; ``process`` is the CPU time of this process summed over its threads, which
     measures the work done whatever else the machine is running (2 busy threads spend 2 CPU-minutes per
-    minute). The time spent is kept in checkpoints, so a resumed run continues the same budget.
+    minute). The time spent is kept in checkpoints, so a resumed run continues the same budget. Under DDP the
+    first process's clock rules, shared after every step, so all processes follow the same learning-rate
+    schedule and stop at the same step.
     """
 
     def __init__(self, minutes: float, clock: str = "wall") -> None:
         self.budget_s, self.clock = 60.0 * minutes, clock
         self.spent_before = 0.0  # seconds spent by earlier (resumed-from) runs
         self._start: float | None = None
+        self._shared: float | None = None  # the first process's elapsed time at the last step
 
     def _now(self) -> float:
         return time.process_time() if self.clock == "process" else time.monotonic()
@@ -128,13 +195,17 @@ class TimeBudget(L.Callback):
         return self.spent_before + (0.0 if self._start is None else self._now() - self._start)
 
     def fraction_used(self) -> float:
-        return self.elapsed() / self.budget_s
+        return (self.elapsed() if self._shared is None else self._shared) / self.budget_s
 
     def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         self._start = self._now()
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
-        if self.elapsed() >= self.budget_s:
+        elapsed = self.elapsed()
+        if trainer.world_size > 1:
+            elapsed = float(trainer.strategy.broadcast(elapsed, src=0))
+            self._shared = elapsed
+        if elapsed >= self.budget_s:
             trainer.should_stop = True
 
     def state_dict(self) -> dict[str, float]:
