@@ -85,8 +85,8 @@ class VideoODEModule(L.LightningModule):
         try:
             loss, recon, out, target = objective_loss(self.model, frames, times, n_context=self.config.data.n_context,
                                                       objective=tc.objective, loss=tc.loss, kl_weight=tc.kl_weight)
-            if not bool(torch.isfinite(loss)):
-                problem = f"the loss is {float(loss)}"
+            if not bool(torch.isfinite(loss.detach())):
+                problem = f"the loss is {float(loss.detach())}"
         except SolverError as exc:
             problem = str(exc)
         if self._any_process(problem is not None):
@@ -142,9 +142,12 @@ class VideoODEModule(L.LightningModule):
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         frames, times = self._unpack(batch)
         m = self.config.data.n_context
-        out = self.model(frames[:, :m], times[:, :m], times[:, m:])
-        self.log("val/mse", metrics.mse(out.frames, frames[:, m:]).mean(), prog_bar=True,
-                 batch_size=frames.shape[0], sync_dist=True)
+        try:
+            mse = metrics.mse(self.model(frames[:, :m], times[:, :m], times[:, m:]).frames, frames[:, m:]).mean()
+        except SolverError as exc:  # scored as infinitely bad: never the best checkpoint, and training goes on
+            log.warning("validation at step %d failed: %s", self.global_step, exc)
+            mse = frames.new_tensor(math.inf)
+        self.log("val/mse", mse, prog_bar=True, batch_size=frames.shape[0], sync_dist=True)
 
     def budget_used(self, step: int) -> float:
         """Fraction of the training budget spent after warm-up: steps or time, whichever is further.
