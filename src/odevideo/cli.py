@@ -65,6 +65,8 @@ def train_cmd(
     cfg = load_config(config, overrides)
     run_dir = run_dir or Path("runs") / Path(config).stem
     result = train(cfg, run_dir, resume=resume, overwrite=overwrite, progress=progress)
+    if not result.main_process:
+        return  # the other DDP processes stay quiet
     if result.interrupted:
         typer.echo(f"odevideo: stopped by {result.interrupted} after step {result.steps}; checkpoints are in "
                    f"{result.run_dir / 'checkpoints'}; the same command with --resume continues", err=True)

@@ -61,6 +61,7 @@ class TrainResult:
     seconds: float
     interrupted: str | None = None  # "SIGTERM" or "SIGINT" when a signal stopped the run
     skipped: int = 0  # failed steps that were skipped
+    main_process: bool = True  # False in the other processes of a multi-process (DDP) run
 
 
 def trainer_checkpoints(run_dir: Path) -> list[Path]:
@@ -298,4 +299,5 @@ def train(config: Config, run_dir: str | Path, *, resume: bool = False, overwrit
                           "(--resume continues from there once the cause is fixed)")
     return TrainResult(run_dir=run_dir, last=ckpt_dir / "last.safetensors", best=ckpt_dir / "best.safetensors",
                        steps=trainer.global_step, val_mse=None if math.isinf(weights.best) else weights.best,
-                       seconds=seconds, interrupted=interrupted, skipped=module.skipped)
+                       seconds=seconds, interrupted=interrupted, skipped=module.skipped,
+                       main_process=trainer.is_global_zero)
