@@ -136,6 +136,17 @@ def bad_inputs(tmp_path, run):
     (tmp_path / "broken.gif").write_bytes(b"GIF89a" + b"\x00" * 20)
     (tmp_path / "bad.safetensors").write_bytes(b"not a checkpoint")
     np.save(tmp_path / "std.npy", np.zeros((8, 2, 32, 32), np.uint8))
+    nan = np.zeros((6, 32, 32), np.float32)
+    nan[2, 3, 4] = np.nan
+    np.save(tmp_path / "nan.npy", nan)
+    (tmp_path / "empty.npy").write_bytes(b"")
+    (tmp_path / "empty.gif").write_bytes(b"")
+    from odevideo.visualize import write_frames
+
+    for suffix in (".mp4", ".gif"):
+        good = write_frames(tmp_path / f"good{suffix}", torch.rand(6, 1, 32, 32), fps=4)
+        data = good.read_bytes()
+        (tmp_path / f"trunc{suffix}").write_bytes(data[:len(data) // 3])
     ck, clip_p = str(run), str(tmp_path / "clip.npy")
     out = str(tmp_path / "o.npy")
     predict = ["predict", "--checkpoint", ck, "--out", out]
@@ -161,6 +172,12 @@ def bad_inputs(tmp_path, run):
         (predict + ["--input", str(tmp_path / "size.npy"), "--n-future", "2"], "model expects"),
         (predict + ["--input", str(tmp_path / "corrupt.npy"), "--n-future", "2"], "cannot read"),
         (predict + ["--input", str(tmp_path / "broken.gif"), "--n-future", "2"], "cannot decode"),
+        (predict + ["--input", str(tmp_path / "trunc.mp4"), "--n-future", "2"], "cannot decode"),
+        (predict + ["--input", str(tmp_path / "trunc.gif"), "--n-future", "2"], "cannot decode|no frames"),
+        (predict + ["--input", str(tmp_path / "empty.npy"), "--n-future", "2"], "cannot read"),
+        (predict + ["--input", str(tmp_path / "empty.gif"), "--n-future", "2"], "cannot decode|no frames"),
+        (predict + ["--input", str(tmp_path / "nan.npy"), "--n-future", "2"], "NaN"),
+        (predict + ["--input", clip_p, "--n-context", "0", "--n-future", "2"], "n-context must be >= 1"),
         (["predict", "--checkpoint", str(tmp_path / "bad.safetensors"), "--input", clip_p, "--n-future", "2",
           "--out", out], "corrupt"),
         (["predict", "--checkpoint", ck, "--input", clip_p, "--n-future", "2", "--out", str(tmp_path / "o.avi")],
@@ -186,6 +203,26 @@ def test_bad_input_gives_one_line_error_and_exit_2(trained_run, tmp_path, capsys
             import re
 
             assert re.search(match, err), (match, err)
+
+
+def test_huge_inputs_are_refused_but_a_long_clip_is_read_only_as_far_as_needed(trained_run, tmp_path, capsys,
+                                                                            monkeypatch):
+    import odevideo.data.videos as videos
+
+    clip = MovingMNIST("test", digits=1, size=32, digit_size=14, n_frames=40).render_uint8([0])[0]  # 40 frames
+    np.save(tmp_path / "long.npy", clip)
+    write_path = tmp_path / "long.gif"
+    from odevideo.visualize import write_frames
+
+    write_frames(write_path, torch.from_numpy(clip[:, None]).float() / 255, fps=4)
+    monkeypatch.setattr(videos, "MAX_BYTES", 30 * 32 * 32)  # less than the 40 frames, more than 5 RGBA ones
+    for path in (tmp_path / "long.npy", write_path):
+        args = ["predict", "--checkpoint", str(trained_run), "--input", str(path), "--n-future", "2",
+                "--out", str(tmp_path / "o.npy")]
+        code, _, err = run_cli(args, capsys)
+        assert code == 2 and "pass --n-context" in err, err
+        code, _, err = run_cli(args + ["--n-context", "5"], capsys)
+        assert code == 0, err
 
 
 def test_help_is_fast_to_import_and_lists_commands():

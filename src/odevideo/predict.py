@@ -84,7 +84,9 @@ def predict_file(model: VideoModel, input_path: str | Path, out_path: str | Path
         raise DataError(f"unsupported output type {out_suffix!r} for {out_path}; use .npy, .gif or .mp4")
     if not (math.isfinite(fps) and fps > 0):
         raise DataError(f"--fps must be > 0, got {fps}")
-    frames = read_frames(input_path, channels=model.channels)  # (T, C, H, W)
+    if n_context is not None and n_context < 1:
+        raise DataError(f"--n-context must be >= 1, got {n_context}")
+    frames = read_frames(input_path, channels=model.channels, max_frames=n_context)  # (T, C, H, W)
     n_context = frames.shape[0] if n_context is None else n_context
     if not 1 <= n_context <= frames.shape[0]:
         raise DataError(f"--n-context {n_context} must be between 1 and the {frames.shape[0]} frames of {input_path}")
