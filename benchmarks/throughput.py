@@ -1,10 +1,12 @@
-"""Training throughput: sequences/s, NFE per sequence and achieved GFLOP/s of one optimisation step.
+"""Training and inference throughput against the machine's measured matmul peak.
 
     python benchmarks/throughput.py [--configs mmnist1 mmnist2] [--steps 20] [--warmup 3]
 
-Runs the real training loss (``objective_loss``) with AdamW on batches from the training stream, on the
-torch threads of this machine, for each config and objective, and writes benchmarks/results/throughput.json.
-FLOPs are counted by ``torch.utils.flop_counter`` on one forward + backward pass.
+Training: the real training loss (``objective_loss``) with AdamW on batches from the training stream, for
+each config and objective: sequences/s, NFE per sequence and achieved GFLOP/s (FLOPs counted by
+``torch.utils.flop_counter`` on one forward + backward pass). Inference: generated frames/s of the standard
+10 -> 10 protocol at batch 64 (no gradients). Peak: GFLOP/s of a 2048 x 2048 matmul in fp32 and bf16 on the
+same threads. All on the torch threads of this machine; writes benchmarks/results/throughput.json.
 """
 
 from __future__ import annotations
@@ -56,6 +58,41 @@ def measure(config_name: str, objective: str, steps: int, warmup: int) -> dict[s
             "gflops_per_s": round(flops_per_seq * seq_per_s / 1e9, 1), "steps_timed": steps}
 
 
+def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 20) -> float:
+    """GFLOP/s of an n x n matmul (best of ``repeats``)."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return round(2 * n**3 / best / 1e9, 1)
+
+
+def _timed(fn) -> float:  # noqa: ANN001
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+@torch.no_grad()
+def inference(config_name: str, batch: int = 64, repeats: int = 5) -> dict[str, object]:
+    """Frames/s of 10 -> 10 generation at ``batch`` sequences (best of ``repeats``)."""
+    config = load_config(config_name)
+    torch.manual_seed(0)
+    model = build_model(config).eval()
+    d = config.data
+    frames = MovingMNIST("test", digits=d.digits, size=d.size, n_frames=d.n_frames).batch(range(batch))["frames"]
+    t = torch.arange(d.n_frames, dtype=torch.float32)
+    n_future = d.n_frames - d.n_context
+
+    def run() -> None:
+        model(frames[:, :d.n_context], t[:d.n_context], t[d.n_context:])
+
+    run()
+    best = min(_timed(run) for _ in range(repeats))
+    return {"config": config_name, "batch_size": batch, "frames_per_s": round(batch * n_future / best, 1),
+            "seconds_per_batch": round(best, 4)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", nargs="+", default=["mmnist1", "mmnist2"])
@@ -68,8 +105,16 @@ def main() -> None:
             row = measure(name, objective, args.steps, args.warmup)
             print(row)
             rows.append(row)
+    infer = [inference(name) for name in args.configs]
+    print(infer)
+    peak = {"fp32_gflops": matmul_peak(torch.float32), "bf16_gflops": matmul_peak(torch.bfloat16),
+            "what": "2048 x 2048 matmul, best of 20, on the torch threads above"}
+    print(peak)
+    for row in rows:
+        row["fraction_of_fp32_peak"] = round(row["gflops_per_s"] / peak["fp32_gflops"], 3)
     print("wrote", write("throughput.json", {"benchmark": "throughput", "command": command(),
-                                            "machine": machine(), "rows": rows}))
+                                            "machine": machine(), "matmul_peak": peak, "rows": rows,
+                                            "inference": infer}))
 
 
 if __name__ == "__main__":
