@@ -147,3 +147,10 @@ def test_compose_blends_the_warped_frame_and_the_drawn_frame_through_the_mask():
     assert torch.allclose(torch.sigmoid(compose(out, last)), EPS + (1 - 2 * EPS) * last, atol=1e-5)
     out[:, 3] = -30.0  # mask ~ 0: the drawn frame
     assert torch.allclose(torch.sigmoid(compose(out, last)), torch.full_like(last, 1 - EPS), atol=1e-5)
+
+
+def test_compose_stays_finite_under_bf16_autocast():
+    out = torch.full((1, 4, 8, 8), 30.0)  # mask ~ 1 on a white last frame: a probability next to 1
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = compose(out.bfloat16(), torch.ones(1, 1, 8, 8))
+    assert logits.dtype == torch.float32 and torch.isfinite(logits).all()

@@ -53,7 +53,10 @@ def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
 def compose(out: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
     """Decoder output (N, C + 3, H, W) and the last context frame (N, C, H, W) in [0, 1] -> frame logits
     (N, C, H, W) of the composed frame."""
-    c = last.shape[1]
-    draw, flow, mask = out[:, :c], out[:, c:c + 2] * FLOW_SCALE, torch.sigmoid(out[:, c + 2:c + 3])
-    frame = mask * warp(last, flow) + (1 - mask) * torch.sigmoid(draw)
-    return torch.logit(EPS + (1 - 2 * EPS) * frame)
+    # In float32 even under bf16/fp16 autocast: in bf16, 1 - 2 * EPS rounds to 1 and the logit to infinity.
+    with torch.autocast(out.device.type, enabled=False):
+        out, last = out.float(), last.float()
+        c = last.shape[1]
+        draw, flow, mask = out[:, :c], out[:, c:c + 2] * FLOW_SCALE, torch.sigmoid(out[:, c + 2:c + 3])
+        frame = mask * warp(last, flow) + (1 - mask) * torch.sigmoid(draw)
+        return torch.logit(EPS + (1 - 2 * EPS) * frame)

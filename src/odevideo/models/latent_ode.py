@@ -9,6 +9,7 @@ go through the same solver wrapper. Query times are real numbers: any t >= t_con
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -22,6 +23,7 @@ from odevideo.models.decoder import ConvDecoder
 from odevideo.models.encoder import ConvEncoder
 from odevideo.models.inputs import check_inputs, whole_steps
 from odevideo.ode import ConvField, GatedConvField, MLPField, solve
+from odevideo.ode.solve import FIXED
 
 
 @dataclass
@@ -198,17 +200,27 @@ class LatentODE(nn.Module):
     def trajectory(self, z0: torch.Tensor, t0: torch.Tensor, t_query: torch.Tensor) -> tuple[torch.Tensor, int]:
         """Latent states (B, Tq, *latent) at ``t_query`` (B, Tq) from ``z0`` at ``t0`` (B, 1), and the NFE.
 
-        The field is autonomous (it does not read t), so each sample is solved in its own clock, t - t0: one
-        solve over the sorted union of every sample's times, then each sample picks its own. With a fixed-step
-        solver this equals solving the samples one by one; an adaptive solver picks its steps from the whole
-        batch's error, so results then agree only to the solver tolerance.
+        The field is autonomous (it does not read t), so each sample is solved in its own clock, t - t0. A
+        fixed-step solver steps the whole batch on one grid 0, h, 2h, ... and each sample interpolates its
+        own times linearly between grid states, so its frames are exactly those it would get alone. An
+        adaptive solver solves once over the sorted union of every sample's times; it picks its steps from the
+        whole batch's error, so results then agree with solving alone only to the solver tolerance.
         """
         rel = t_query - t0  # (B, Tq), >= 0
+        rows = torch.arange(z0.shape[0], device=z0.device)[:, None]
+        h = self.solver.step_size
+        if self.solver.method in FIXED and h is not None:
+            n = max(1, math.ceil(round(float(rel.max()) / h, 6)))
+            grid = torch.arange(n + 1, device=z0.device, dtype=z0.dtype) * h
+            sol = solve(self.field, z0, grid, **vars(self.solver))
+            pos = rel / h
+            index = pos.floor().long().clamp(0, n - 1)  # (B, Tq): the grid step each time falls in
+            frac = (pos - index).view(*rel.shape, *[1] * len(self.latent_shape))
+            lo, hi = sol.z[rows, index], sol.z[rows, index + 1]
+            return lo + frac * (hi - lo), sol.nfe
         t_all = torch.unique(torch.cat([rel.new_zeros(1), rel.flatten()]))  # sorted
         sol = solve(self.field, z0, t_all, **vars(self.solver))
-        index = torch.searchsorted(t_all, rel.contiguous())  # (B, Tq)
-        rows = torch.arange(z0.shape[0], device=z0.device)[:, None]
-        return sol.z[rows, index], sol.nfe
+        return sol.z[rows, torch.searchsorted(t_all, rel.contiguous())], sol.nfe
 
 
 class LatentRNN(LatentODE):
