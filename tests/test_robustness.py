@@ -210,3 +210,29 @@ def test_two_ddp_processes_match_one_process_with_the_same_global_batch(tmp_path
     wb = load_file(str(tmp_path / "two/checkpoints/last.safetensors"))
     for key in wa:
         torch.testing.assert_close(wb[key], wa[key], rtol=0, atol=1e-5, msg=key)
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not built in")
+def test_a_failure_in_one_ddp_process_is_skipped_by_all_without_hanging(tmp_path):
+    # sitecustomize runs in every Python process that has it on its path: here it breaks the third training
+    # step of the second DDP process only.
+    (tmp_path / "sitecustomize.py").write_text(
+        "import os\n"
+        "if os.environ.get('LOCAL_RANK') == '1':\n"
+        "    import odevideo.train.module as m\n"
+        "    from odevideo.errors import SolverError\n"
+        "    real, calls = m.objective_loss, []\n"
+        "    def flaky(*args, **kwargs):\n"
+        "        calls.append(1)\n"
+        "        if len(calls) == 3:\n"
+        "            raise SolverError('injected failure in process 1')\n"
+        "        return real(*args, **kwargs)\n"
+        "    m.objective_loss = flaky\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+           "MASTER_PORT": str(random.Random().randint(20000, 40000))}
+    res = subprocess.run(train_cmd(tmp_path / "run", "--set", "data.batch_size=2", "--devices", "2", "--strategy",
+                                   "ddp", "--set", "train.accelerator=cpu", steps=5),
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert res.returncode == 0, res.stderr
+    assert "trained 5 steps" in res.stdout and "skipped 1 failed steps" in res.stdout, res.stdout
+    assert "training step 2: a step failed in another process" in res.stderr
