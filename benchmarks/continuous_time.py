@@ -32,6 +32,8 @@ def main() -> None:
     parser.add_argument("--mnist-dir", default=None)
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--results", default="continuous_time.json")
+    parser.add_argument("--gif", default="continuous_time_x4.gif",
+                        help="4x slow motion of one test sequence, truth | each model | linear blend (results/)")
     args = parser.parse_args()
     models = {}
     for spec in args.model:
@@ -60,6 +62,29 @@ def main() -> None:
               "machine": machine(), "command": command(), "date": datetime.date.today().isoformat()}
     rows = [{**row, "task_description": TASKS[row["task"]].description, **shared} for row in rows]
     print(f"wrote {write(args.results, rows)}")
+    if models and args.gif:
+        print(f"wrote {slow_motion(models, args)}")
+
+
+def slow_motion(models: dict, args: argparse.Namespace) -> object:
+    """Context 0..9 at whole times, everything 0..19 generated at a quarter-frame step, side by side."""
+    from common import RESULTS
+
+    from odevideo.data.moving_mnist import MovingMNIST
+    from odevideo.evaluate import generate
+    from odevideo.tasks import time_baseline
+    from odevideo.visualize import side_by_side, write_frames
+
+    gen = MovingMNIST("test", digits=args.digits, mnist_dir=args.mnist_dir)
+    t_ctx, t_q = torch.arange(10.0), torch.arange(0.0, 19.01, 0.25)
+    context = gen.batch([0], t_ctx.numpy())["frames"]
+    panels = [gen.batch([0], t_q.numpy())["frames"][0]]
+    panels += [generate(ckpt.model, context, t_ctx, t_q).frames[0] for ckpt, _ in models.values()]
+    panels.append(time_baseline("linear", context, t_ctx[None], t_q[None])[0])
+    video = panels[0]
+    for panel in panels[1:]:
+        video = side_by_side(video, panel)
+    return write_frames(RESULTS / args.gif, video, fps=8)
 
 
 if __name__ == "__main__":
