@@ -2,7 +2,7 @@
 
     python benchmarks/quality.py --config mmnist2 --objective prediction --minutes 15 \
         --mnist-dir ../shared/data/mnist
-    python benchmarks/quality.py --table          # print the table of benchmarks/results/quality.json
+    python benchmarks/quality.py --table [--minutes 30]   # print the table of benchmarks/results/quality.json
 
 Each call trains ONE model (so a table can be built over several sittings), evaluates its best checkpoint
 on 1000 test sequences (20 frames, 10 -> 10, MNIST test digits, seed 0), written once in the (T, N, H, W)
@@ -110,7 +110,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="mmnist2")
     parser.add_argument("--objective", default="prediction", choices=["prediction", "reconstruction"])
-    parser.add_argument("--minutes", type=float, default=15.0)
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="training budget (default 15); with --table, show only the rows of this budget")
     parser.add_argument("--clock", default="process", choices=["process", "wall"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--mnist-dir", default=None)
@@ -124,6 +125,10 @@ def main() -> None:
     args = parser.parse_args()
     results = RESULTS / args.results
     rows = json.loads(results.read_text()) if results.is_file() else []
+    if args.table and args.minutes is not None:
+        rows = [r for r in rows if r["minutes"] == args.minutes]
+    if args.minutes is None:
+        args.minutes = 15.0
     if not args.table:
         row = run(args)
         rows.append(row)
