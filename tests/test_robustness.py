@@ -67,7 +67,8 @@ def test_kill_9_mid_run_then_resume_ends_with_the_same_weights_bit_for_bit(tmp_p
     assert resumed.returncode == 0, resumed.stderr
     assert f"cannot resume from {run / 'checkpoints' / f'trainer-step{step + 1}.ckpt'}" in resumed.stderr
     assert_same_weights(tmp_path / "ref/checkpoints/last.safetensors", run / "checkpoints/last.safetensors")
-    assert len(trainer_checkpoints(run)) <= 2 + 1  # keep_last=2, plus the damaged one left for inspection
+    assert len(trainer_checkpoints(run)) == 2  # keep_last=2; the damaged one is kept aside, out of the rotation
+    assert (run / "checkpoints" / f"trainer-step{step + 1}.ckpt.damaged").is_file()
 
 
 def test_a_malicious_trainer_checkpoint_is_refused_without_running_its_payload(tmp_path):

@@ -81,15 +81,20 @@ def resume_checkpoint(run_dir: Path) -> Path:
     if not candidates:
         raise CheckpointError(f"--resume: no trainer checkpoint (trainer-step*.ckpt) in {run_dir / 'checkpoints'} "
                               "to resume from (train without --resume first)")
+    damaged = []
     for path in candidates:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
             if "global_step" in state and "optimizer_states" in state:
+                for bad in damaged:  # keep them for inspection, out of the rotation of the last K
+                    bad.rename(bad.with_name(bad.name + ".damaged"))
                 return path
             problem = "not a Lightning trainer checkpoint"
         except Exception as exc:  # noqa: BLE001 (a damaged file can fail in many ways; we only report it)
             problem = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        log.warning("cannot resume from %s (%s); trying an older checkpoint", path, problem)
+        log.warning("cannot resume from %s (%s); trying an older checkpoint (the damaged file is kept as "
+                    "%s.damaged)", path, problem, path.name)
+        damaged.append(path)
     raise CheckpointError(f"--resume: no loadable trainer checkpoint in {run_dir / 'checkpoints'}; damaged: "
                           + ", ".join(p.name for p in candidates))
 
