@@ -31,7 +31,7 @@ def test_querying_the_context_times_reproduces_the_reconstruction_path(latent):
 
 
 @pytest.mark.parametrize("extra", [{"latent": "spatial"}, {"latent": "vector"}, {"output": "warp"},
-                                   {"variational": True}])
+                                   {"output": "warp", "warp_source": "previous"}, {"variational": True}])
 def test_per_sample_times_in_one_batch_equal_a_loop_over_samples(extra):
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(1)
@@ -45,6 +45,21 @@ def test_per_sample_times_in_one_batch_equal_a_loop_over_samples(extra):
         single = generate(model, frames[i:i + 1], t_ctx[i], t_query[i])
         assert torch.allclose(batched.frames[i], single.frames[0], atol=1e-5)
         assert torch.allclose(batched.z_traj[i], single.z_traj[0], atol=1e-5)
+
+
+def test_warp_from_the_previous_context_frame_picks_the_latest_one_at_or_before_each_query():
+    model = build_model(tiny_config(output="warp", warp_source="previous"))
+    frames = torch.arange(2 * 3, dtype=torch.float32).view(2, 3, 1, 1, 1).expand(-1, -1, 1, 32, 32)
+    t_ctx = torch.tensor([[0.0, 2.0, 4.0], [1.0, 1.5, 6.0]])
+    t_query = torch.tensor([[0.0, 1.0, 2.0, 3.0, 4.0, 5.5], [1.0, 1.2, 1.5, 5.9, 6.0, 9.0]])
+    source, gap = model.warp_sources(frames, t_ctx, t_query)
+    assert source[..., 0, 0, 0].tolist() == [[0, 0, 1, 1, 2, 2], [3, 3, 4, 4, 5, 5]]
+    assert torch.allclose(gap, torch.tensor([[0.0, 1.0, 0.0, 1.0, 0.0, 1.5], [0.0, 0.2, 0.0, 4.4, 0.0, 3.0]]))
+    last = build_model(tiny_config(output="warp"))
+    source, gap = last.warp_sources(frames, t_ctx, t_query)
+    assert (source[..., 0, 0, 0] == frames[:, -1:, 0, 0, 0]).all()
+    out = model(frames / 6, t_ctx, t_query)
+    assert out.logits.shape == (2, 6, 1, 32, 32) and out.flow.shape == (2, 6, 2, 32, 32)
 
 
 def test_shared_times_and_per_sample_copies_of_them_agree():

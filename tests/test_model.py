@@ -4,13 +4,14 @@ import dataclasses
 
 import pytest
 import torch
+from torch.nn import functional as F
 
 from odevideo.config import Config, load_config
-from odevideo.data.moving_mnist import MovingMNIST
+from odevideo.data.moving_mnist import MovingMNIST, as_float_frames
 from odevideo.errors import DataError, SolverError
 from odevideo.models import build_model
-from odevideo.models.compose import EPS, compose, warp
-from odevideo.train.module import pixel_loss
+from odevideo.models.compose import EPS, compose, flow_loss, warp
+from odevideo.train.module import objective_loss, pixel_loss
 
 
 def tiny_config(**model) -> Config:
@@ -20,7 +21,8 @@ def tiny_config(**model) -> Config:
 
 @pytest.mark.parametrize("latent,extra", [("spatial", {}), ("vector", {}), ("spatial", {"skip": True}),
                                           ("vector", {"skip": True}), ("spatial", {"field": "gated"}),
-                                          ("spatial", {"output": "warp"}), ("vector", {"output": "warp"})])
+                                          ("spatial", {"output": "warp"}), ("vector", {"output": "warp"}),
+                                          ("spatial", {"output": "warp", "warp_source": "previous"})])
 @pytest.mark.parametrize("m,t_query", [(3, [0.0, 1.0, 2.0, 3.5, 7.25]), (1, [0.5]), (7, [2.2, 9.9, 10.0])])
 def test_shapes_for_odd_context_and_real_times(latent, extra, m, t_query):
     model = build_model(tiny_config(latent=latent, **extra))
@@ -154,3 +156,44 @@ def test_compose_stays_finite_under_bf16_autocast():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         logits = compose(out.bfloat16(), torch.ones(1, 1, 8, 8))
     assert logits.dtype == torch.float32 and torch.isfinite(logits).all()
+
+
+def test_flow_loss_is_zero_for_the_true_flow_and_pulls_a_zero_flow_towards_a_distant_motion():
+    last = torch.zeros(2, 1, 64, 64)
+    last[:, :, 24:32, 20:26] = 1.0  # the blur of the coarsest scale stays inside the frame before and after
+    target = torch.roll(last, 12, dims=-1)  # moved 12 pixels right: far beyond the reach of a sharp warp
+    true = torch.zeros(2, 2, 64, 64)
+    true[:, 0] = -12.0  # backward flow: out[x] = last[x - 12]
+    assert flow_loss(true, last, target) < 1e-6
+    flow = torch.zeros(2, 2, 64, 64, requires_grad=True)
+    flow_loss(flow, last, target).backward()
+    moved = target[:, 0] > 0.5
+    assert (flow.grad[:, 0][moved] > 0).float().mean() > 0.9  # descent lowers flow_x there: towards -12
+    flow.grad = None
+    F.mse_loss(warp(last, flow), target).backward()  # the sharp warp alone does not see that far
+    assert flow.grad[:, 0][moved].abs().max() == 0
+
+
+def test_warp_models_return_their_flow_and_the_flow_loss_trains_it():
+    batch = MovingMNIST("train", digits=1, size=32, digit_size=14, n_frames=8).batch(range(4))
+    frames, times = as_float_frames(batch["frames"]), batch["times"][0]
+    assert build_model(tiny_config()).eval()(frames[:, :4], times[:4], times).flow is None
+    torch.manual_seed(0)
+    model = build_model(tiny_config(output="warp"))
+    out = model(frames[:, :4], times[:4], times)
+    assert out.flow.shape == (4, 8, 2, 32, 32)
+    kwargs = {"n_context": 4, "objective": "prediction", "loss": "bce", "kl_weight": 0.0}
+    total, recon, _, _ = objective_loss(model, frames, times, **kwargs, flow_weight=0.5)
+    assert torch.isclose(total, recon + 0.5 * flow_loss(out.flow.flatten(0, 1), frames[:, 3:4].expand(-1, 8, -1, -1, -1)
+                                                        .flatten(0, 1), frames.flatten(0, 1)), rtol=1e-5)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(60):
+        out = model(frames[:, :4], times[:4], times)
+        loss = flow_loss(out.flow.flatten(0, 1), frames[:, 3:4].expand(-1, 8, -1, -1, -1).flatten(0, 1),
+                         frames.flatten(0, 1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0]

@@ -129,6 +129,10 @@ class ModelConfig:
         skip: feed the decoder the last context frame's encoder features (content) beside z(t).
         output: ``direct`` (the decoder draws every frame) or ``warp`` (Vid-ODE-style composition: the last
             context frame warped by a decoded flow, blended through a decoded mask with a drawn frame).
+        warp_source: the frame a ``warp`` model warps to each query time: the ``last`` context frame, or the
+            ``previous`` one (the latest context frame at or before the query time; the same as ``last`` beyond
+            the context, a nearby frame between context frames). With ``previous`` the decoder is also told
+            the time gap from that frame to the query.
     """
 
     kind: Literal["latent_ode", "latent_rnn", "convlstm"] = "latent_ode"
@@ -146,10 +150,12 @@ class ModelConfig:
     field: Literal["conv", "gated"] = "conv"
     skip: bool = False
     output: Literal["direct", "warp"] = "direct"
+    warp_source: Literal["last", "previous"] = "last"
 
     def __post_init__(self) -> None:
         _check_choice(self, "kind")
         _check_choice(self, "output")
+        _check_choice(self, "warp_source")
         _check_choice(self, "latent")
         _check_choice(self, "field")
         _check_choice(self, "aggregator")
@@ -205,6 +211,9 @@ class TrainConfig:
         clock: what ``max_minutes`` counts: ``wall`` (real time) or ``process`` (CPU time of the training
             process summed over threads: the same work whatever else the machine runs; used by benchmarks).
         kl_weight: weight of the KL term (variational models only).
+        flow_loss: weight of an auxiliary coarse-to-fine flow loss for ``model.output=warp`` (the last context
+            frame blurred at several scales and warped by the decoded flow, against the target blurred alike:
+            it teaches the flow displacements larger than a pixel or two); 0 turns it off.
         grad_clip: gradient-norm clip; 0 disables it.
         val_every: validate (and write checkpoints) every this many steps.
         log_every: write per-step metrics every this many steps.
@@ -231,6 +240,7 @@ class TrainConfig:
     max_minutes: float | None = None
     clock: Literal["wall", "process"] = "wall"
     kl_weight: float = 1e-3
+    flow_loss: float = 0.0
     grad_clip: float = 1.0
     val_every: int = 200
     log_every: int = 10
@@ -249,8 +259,9 @@ class TrainConfig:
         _check_positive(self, "lr", "max_steps", "val_every", "log_every", "num_nodes", "keep_last")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ConfigError(f"train.max_minutes must be > 0 or null, got {self.max_minutes}")
-        if self.warmup_steps < 0 or self.weight_decay < 0 or self.grad_clip < 0 or self.kl_weight < 0:
-            raise ConfigError("train.warmup_steps, weight_decay, grad_clip and kl_weight must be >= 0")
+        if self.warmup_steps < 0 or self.weight_decay < 0 or self.grad_clip < 0 or self.kl_weight < 0 \
+                or self.flow_loss < 0:
+            raise ConfigError("train.warmup_steps, weight_decay, grad_clip, kl_weight and flow_loss must be >= 0")
 
 
 @dataclass

@@ -63,7 +63,8 @@ def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (10 * torch.log10(1.0 / err)).clamp(max=PSNR_CAP).nan_to_num(PSNR_CAP).to(pred.dtype)
 
 
-def _gaussian_1d(size: int, sigma: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+def gaussian_1d(size: int, sigma: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A normalised 1-D Gaussian window of ``size`` taps."""
     x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-(x**2) / (2 * sigma**2))
     return (g / g.sum()).to(dtype=dtype, device=device)
@@ -77,7 +78,7 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, *, window: int = 11, sigma: f
         raise ValueError(f"SSIM needs frames of at least {window}x{window}, got {h}x{w}")
     x = pred.reshape(b * t * c, 1, h, w).double()
     y = target.reshape(b * t * c, 1, h, w).double()
-    g = _gaussian_1d(window, sigma, x.dtype, x.device)
+    g = gaussian_1d(window, sigma, x.dtype, x.device)
     c1, c2 = (0.01 * 1.0) ** 2, (0.03 * 1.0) ** 2
     # The Gaussian window is separable: filter the five maps along rows, then along columns (2 x 11 taps
     # instead of 121), all five in one grouped convolution.

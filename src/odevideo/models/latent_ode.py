@@ -18,7 +18,7 @@ from torch import nn
 
 from odevideo.config import SolverConfig
 from odevideo.models.blocks import ConvGRUCell
-from odevideo.models.compose import EXTRA_CHANNELS, compose, init_composition
+from odevideo.models.compose import EXTRA_CHANNELS, compose, flow_of, init_composition
 from odevideo.models.decoder import ConvDecoder
 from odevideo.models.encoder import ConvEncoder
 from odevideo.models.inputs import check_inputs, whole_steps
@@ -36,6 +36,8 @@ class Generation:
         z0_mean: mean of z0, (B, *latent_shape).
         z0_logvar: log-variance of z0 (variational models), else ``None``.
         nfe: function evaluations of the solve.
+        flow: the composition's flow in pixels, (B, Tq, 2, H, W), for models whose output is ``warp``, else
+            ``None`` (it backward-warps the last context frame to each query time).
     """
 
     logits: torch.Tensor
@@ -43,6 +45,7 @@ class Generation:
     z0_mean: torch.Tensor
     z0_logvar: torch.Tensor | None
     nfe: int
+    flow: torch.Tensor | None = None
 
     @property
     def frames(self) -> torch.Tensor:
@@ -80,6 +83,8 @@ class LatentODE(nn.Module):
         output: ``direct`` (the decoder draws each frame) or ``warp`` (the decoder also gives a flow and a mask;
             the frame is the last context frame warped by the flow, blended through the mask with the drawn
             frame: see :mod:`odevideo.models.compose`).
+        warp_source: which context frame ``warp`` composes from: the ``last`` one, or the ``previous`` one
+            (the latest at or before each query time), whose time gap to the query the decoder then also sees.
         solver: options of the ODE solve.
     """
 
@@ -87,15 +92,18 @@ class LatentODE(nn.Module):
                  patch: int = 4, width: int = 32, depth: int = 2, downsample: int = 0, latent_dim: int = 16,
                  field_hidden: int = 32, field_layers: int = 1, variational: bool = False,
                  field: Literal["conv", "gated"] = "conv", skip: bool = False,
-                 output: Literal["direct", "warp"] = "direct", solver: SolverConfig | None = None) -> None:
+                 output: Literal["direct", "warp"] = "direct", warp_source: Literal["last", "previous"] = "last",
+                 solver: SolverConfig | None = None) -> None:
         super().__init__()
         scale = patch * 2**downsample
         if size % scale:
             raise ValueError(f"frame size {size} must be divisible by patch * 2**downsample = {scale}")
         self.latent, self.channels, self.size, self.variational = latent, channels, size, variational
         self.skip, self.output = skip, output
+        self.told_gap = output == "warp" and warp_source == "previous"
         out_channels = channels + EXTRA_CHANNELS if output == "warp" else channels
-        extra = width if skip else 0  # decoder input channels added by the content skip
+        # decoder input channels added by the content skip and by the time gap to the warped frame
+        extra = (width if skip else 0) + (1 if self.told_gap else 0)
         self.solver = solver or SolverConfig()
         side = size // scale
         self.encoder = ConvEncoder(channels, width, patch, depth, downsample)
@@ -148,27 +156,48 @@ class LatentODE(nn.Module):
         return stats, None, maps[:, -1]
 
     # ---------------------------------------------------------------- decode
-    def decode(self, z: torch.Tensor, content: torch.Tensor | None = None,
-               last: torch.Tensor | None = None) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, content: torch.Tensor | None = None, source: torch.Tensor | None = None,
+               gap: torch.Tensor | None = None) -> torch.Tensor:
         """Latents (B, T, *latent) -> frame logits (B, T, C, H, W). ``content`` (B, width, h, w), the last
-        context frame's features, is required when the model has ``skip``; ``last`` (B, C, H, W), the last
-        context frame, when its output is ``warp``."""
+        context frame's features, is required when the model has ``skip``; ``source`` (B, T, C, H, W), the
+        context frame warped to each time, when its output is ``warp``; ``gap`` (B, T), the time from each
+        source frame to its query, when its ``warp_source`` is ``previous``."""
+        return self._decode(z, content, source, gap)[0]
+
+    def _decode(self, z: torch.Tensor, content: torch.Tensor | None, source: torch.Tensor | None,
+                gap: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """:meth:`decode`, and the flow (B, T, 2, H, W) of ``warp`` models (else ``None``)."""
         b, t = z.shape[:2]
-
-        def repeat(x: torch.Tensor) -> torch.Tensor:  # (B, ...) -> (B*T, ...), one copy per query time
-            return x[:, None].expand(-1, t, *x.shape[1:]).flatten(0, 1)
-
         x = self.from_latent(z.flatten(0, 1))  # (B*T, C_in, h, w)
         if self.skip:
             if content is None:
                 raise ValueError("this model decodes with a content skip: pass the context features")
-            x = torch.cat([x, repeat(content)], dim=1)
+            x = torch.cat([x, content[:, None].expand(-1, t, *content.shape[1:]).flatten(0, 1)], dim=1)
+        if self.told_gap:
+            if gap is None:
+                raise ValueError("this model is told the time gap to the frame it warps: pass it")
+            x = torch.cat([x, gap.reshape(b * t, 1, 1, 1).to(x).expand(-1, 1, *x.shape[2:])], dim=1)
         out = self.decoder(x)
-        if self.output == "warp":
-            if last is None:
-                raise ValueError("this model composes frames from the last context frame: pass it")
-            out = compose(out, repeat(last))
-        return out.unflatten(0, (b, t))
+        if self.output != "warp":
+            return out.unflatten(0, (b, t)), None
+        if source is None:
+            raise ValueError("this model composes frames from context frames: pass them")
+        flow = flow_of(out, self.channels)
+        return compose(out, source.flatten(0, 1)).unflatten(0, (b, t)), flow.unflatten(0, (b, t))
+
+    def warp_sources(self, frames: torch.Tensor, t_context: torch.Tensor, t_query: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The context frame each query time composes from, (B, Tq, C, H, W), and the time gap to it, (B, Tq).
+
+        ``last``: the last context frame for every query. ``previous``: the latest context frame at or before
+        the query time (every query time is at or after its sample's first context time)."""
+        b, m = t_context.shape
+        if self.told_gap:
+            index = (t_context[:, None, :] <= t_query[:, :, None]).sum(-1).sub(1).clamp(0, m - 1)  # (B, Tq)
+        else:
+            index = torch.full_like(t_query, m - 1, dtype=torch.long)
+        rows = torch.arange(b, device=frames.device)[:, None]
+        return frames[rows, index], t_query - t_context[rows, index]
 
     # ---------------------------------------------------------------- forward
     def forward(self, frames: torch.Tensor, t_context: torch.Tensor, t_query: torch.Tensor, *,
@@ -194,8 +223,9 @@ class LatentODE(nn.Module):
             eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
             z0 = mean + torch.exp(0.5 * logvar) * eps
         z_traj, nfe = self.trajectory(z0, t_context[:, :1], t_query)
-        logits = self.decode(z_traj, content, frames[:, -1])
-        return Generation(logits=logits, z_traj=z_traj, z0_mean=mean, z0_logvar=logvar, nfe=nfe)
+        source, gap = self.warp_sources(frames, t_context, t_query) if self.output == "warp" else (None, None)
+        logits, flow = self._decode(z_traj, content, source, gap)
+        return Generation(logits=logits, z_traj=z_traj, z0_mean=mean, z0_logvar=logvar, nfe=nfe, flow=flow)
 
     def trajectory(self, z0: torch.Tensor, t0: torch.Tensor, t_query: torch.Tensor) -> tuple[torch.Tensor, int]:
         """Latent states (B, Tq, *latent) at ``t_query`` (B, Tq) from ``z0`` at ``t0`` (B, 1), and the NFE.

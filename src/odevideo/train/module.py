@@ -26,6 +26,7 @@ from odevideo.config import Config, DataConfig
 from odevideo.data.moving_mnist import FixedSet, MovingMNIST, TrainStream, as_float_frames
 from odevideo.errors import SolverError
 from odevideo.models import Generation, VideoModel, build_model
+from odevideo.models.compose import flow_loss
 
 log = logging.getLogger("odevideo.train")
 MAX_FAILURES_IN_A_ROW = 10  # skipping stops the run after this many failed steps in a row
@@ -39,7 +40,7 @@ def pixel_loss(logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.T
 
 
 def objective_loss(model: VideoModel, frames: torch.Tensor, times: torch.Tensor, *, n_context: int,
-                   objective: str, loss: str, kl_weight: float
+                   objective: str, loss: str, kl_weight: float, flow_weight: float = 0.0
                    ) -> tuple[torch.Tensor, torch.Tensor, Generation, torch.Tensor]:
     """The training loss of one batch under ``objective``.
 
@@ -48,6 +49,7 @@ def objective_loss(model: VideoModel, frames: torch.Tensor, times: torch.Tensor,
         frames: (B, T, C, H, W) float in [0, 1]; the first ``n_context`` frames condition.
         times: their times, (T,) or (B, T); the context times increase, the targets' may interleave with them
             (irregular sampling), and are sorted here per sample before querying.
+        flow_weight: weight of :func:`~odevideo.models.compose.flow_loss` (``warp`` models only).
 
     Returns:
         (total loss, pixel loss, the model's output, the frames it was compared with).
@@ -56,10 +58,15 @@ def objective_loss(model: VideoModel, frames: torch.Tensor, times: torch.Tensor,
     n_query = n_context if objective == "reconstruction" else frames.shape[1]
     order = times[:, :n_query].argsort(dim=1)  # (B, Tq): the identity on the frame grid
     rows = torch.arange(frames.shape[0], device=frames.device)[:, None]
-    out = model(frames[:, :n_context], times[:, :n_context], times[rows, order])
+    t_query = times[rows, order]
+    out = model(frames[:, :n_context], times[:, :n_context], t_query)
     target = frames[rows, order]
     recon = pixel_loss(out.logits, target, loss)
-    return recon + kl_weight * out.kl(), recon, out, target
+    total = recon + kl_weight * out.kl()
+    if flow_weight and out.flow is not None:
+        source, _ = model.warp_sources(frames[:, :n_context], times[:, :n_context], t_query)
+        total = total + flow_weight * flow_loss(out.flow.flatten(0, 1), source.flatten(0, 1), target.flatten(0, 1))
+    return total, recon, out, target
 
 
 class VideoODEModule(L.LightningModule):
@@ -84,7 +91,8 @@ class VideoODEModule(L.LightningModule):
         problem = None
         try:
             loss, recon, out, target = objective_loss(self.model, frames, times, n_context=self.config.data.n_context,
-                                                      objective=tc.objective, loss=tc.loss, kl_weight=tc.kl_weight)
+                                                      objective=tc.objective, loss=tc.loss, kl_weight=tc.kl_weight,
+                                                      flow_weight=tc.flow_loss)
             if not bool(torch.isfinite(loss.detach())):
                 problem = f"the loss is {float(loss.detach())}"
         except SolverError as exc:
