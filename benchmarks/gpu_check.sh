@@ -3,7 +3,7 @@
 # torchdiffeq come with the machine's image; odevideo runs from src/). MNIST IDX files in $MNIST (default .mnist).
 #   1. names the GPU and the software, 2. trains 5 steps of a tiny config on it (smoke test),
 #   3. trains mmnist2 with the GPU recipe for $MINUTES wall-minutes and scores it like every quality row.
-# Everything it prints and the results row land in $OUT.
+# Everything it prints and the results row land in $OUT. SMOKE=0 skips step 2.
 set -o pipefail
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/odevideo-gpu}; MNIST=${MNIST:-.mnist}; MINUTES=${MINUTES:-5}; NAME=${NAME:-latent_ode-wide-gpu}
@@ -12,7 +12,7 @@ mkdir -p "$OUT"
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
   python3 -c "import torch, lightning, torchdiffeq; print('torch', torch.__version__, 'lightning', lightning.__version__, 'cuda', torch.cuda.get_device_name(0))"
 } 2>&1 | tee "$OUT/gpu.txt"
-timeout 150 python3 -m odevideo.cli train --config demo --set data.size=32 --set data.digit_size=14 \
+[ "${SMOKE:-1}" = 1 ] && timeout 150 python3 -m odevideo.cli train --config demo --set data.size=32 --set data.digit_size=14 \
     --set model.width=8 --set model.latent_dim=4 --set model.field_hidden=8 --set data.val_size=8 \
     --max-steps 5 --run-dir /tmp/smoke --overwrite --no-progress 2>&1 | tail -4 | tee "$OUT/smoke.txt"
 timeout $((MINUTES * 60 + 240)) python3 benchmarks/quality.py --config mmnist2 --objective prediction \
