@@ -1,17 +1,24 @@
 """Training and inference throughput against the machine's measured matmul peak.
 
     python benchmarks/throughput.py [--configs mmnist1 mmnist2] [--steps 20] [--warmup 3]
+    python benchmarks/throughput.py --configs mmnist1 --objectives prediction \
+        --variants eager channels_last bf16 compile --results speed_options.json
 
 Training: the real training loss (``objective_loss``) with AdamW on batches from the training stream, for
 each config and objective: sequences/s, NFE per sequence and achieved GFLOP/s (FLOPs counted by
 ``torch.utils.flop_counter`` on one forward + backward pass). Inference: generated frames/s of the standard
 10 -> 10 protocol at batch 64 (no gradients). Peak: GFLOP/s of a 2048 x 2048 matmul in fp32 and bf16 on the
 same threads. All on the torch threads of this machine; writes benchmarks/results/throughput.json.
+
+``--variants`` times the training step under speed options: ``channels_last`` memory format,
+``bf16`` autocast, ``compile`` (``torch.compile`` of the encoder, decoder and vector field; the first step's
+time, compilation included, is recorded as ``first_step_s``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 
 import numpy as np
@@ -23,12 +30,20 @@ from odevideo.data.moving_mnist import MovingMNIST, as_float_frames
 from odevideo.models import build_model
 from odevideo.train.module import objective_loss
 
+VARIANTS = ("eager", "channels_last", "bf16", "compile")
 
-def measure(config_name: str, objective: str, steps: int, warmup: int) -> dict[str, object]:
+
+def measure(config_name: str, objective: str, steps: int, warmup: int, variant: str = "eager") -> dict[str, object]:
     config = load_config(config_name, [f"train.objective={objective}"])
     d, tc = config.data, config.train
     torch.manual_seed(0)
     model = build_model(config)
+    flops_per_seq = train_flops_per_sequence(model, config)
+    if variant == "channels_last":
+        model = model.to(memory_format=torch.channels_last)
+    if variant == "compile":
+        for name in ("encoder", "decoder", "field"):
+            setattr(model, name, torch.compile(getattr(model, name)))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     gen = MovingMNIST("train", digits=d.digits, size=d.size, n_frames=d.n_frames, seed=0)
     times = torch.arange(d.n_frames, dtype=torch.float32)
@@ -36,15 +51,18 @@ def measure(config_name: str, objective: str, steps: int, warmup: int) -> dict[s
     def step(i: int) -> int:
         batch = gen.batch(np.arange(i * d.batch_size, (i + 1) * d.batch_size), as_float=False)
         frames = as_float_frames(batch["frames"])
-        loss, _, out, _ = objective_loss(model, frames, times, n_context=d.n_context, objective=objective,
-                                         loss=tc.loss, kl_weight=tc.kl_weight)
+        autocast = torch.autocast("cpu", dtype=torch.bfloat16) if variant == "bf16" else contextlib.nullcontext()
+        with autocast:
+            loss, _, out, _ = objective_loss(model, frames, times, n_context=d.n_context, objective=objective,
+                                             loss=tc.loss, kl_weight=tc.kl_weight)
         opt.zero_grad()
         loss.backward()
         opt.step()
         return out.nfe
 
-    flops_per_seq = train_flops_per_sequence(model, config)
+    first = time.perf_counter()
     nfe = step(0)
+    first_step_s = time.perf_counter() - first
     for i in range(warmup):
         step(1 + i)
     start = time.perf_counter()
@@ -52,10 +70,11 @@ def measure(config_name: str, objective: str, steps: int, warmup: int) -> dict[s
         step(1 + warmup + i)
     seconds = time.perf_counter() - start
     seq_per_s = steps * d.batch_size / seconds
-    return {"config": config_name, "objective": objective, "batch_size": d.batch_size,
+    return {"config": config_name, "objective": objective, "variant": variant, "batch_size": d.batch_size,
             "params": sum(p.numel() for p in model.parameters()), "train_seq_per_s": round(seq_per_s, 2),
             "nfe_per_sequence": nfe, "train_gflop_per_seq": round(flops_per_seq / 1e9, 3),
-            "gflops_per_s": round(flops_per_seq * seq_per_s / 1e9, 1), "steps_timed": steps}
+            "gflops_per_s": round(flops_per_seq * seq_per_s / 1e9, 1), "steps_timed": steps,
+            "first_step_s": round(first_step_s, 2)}
 
 
 def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 20) -> float:
@@ -98,13 +117,17 @@ def main() -> None:
     parser.add_argument("--configs", nargs="+", default=["mmnist1", "mmnist2"])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--objectives", nargs="+", default=["prediction", "reconstruction"])
+    parser.add_argument("--variants", nargs="+", default=["eager"], choices=VARIANTS)
+    parser.add_argument("--results", default="throughput.json", help="results file under benchmarks/results/")
     args = parser.parse_args()
     rows = []
     for name in args.configs:
-        for objective in ("prediction", "reconstruction"):
-            row = measure(name, objective, args.steps, args.warmup)
-            print(row)
-            rows.append(row)
+        for objective in args.objectives:
+            for variant in args.variants:
+                row = measure(name, objective, args.steps, args.warmup, variant)
+                print(row)
+                rows.append(row)
     infer = [inference(name) for name in args.configs]
     print(infer)
     peak = {"fp32_gflops": matmul_peak(torch.float32), "bf16_gflops": matmul_peak(torch.bfloat16),
@@ -112,7 +135,7 @@ def main() -> None:
     print(peak)
     for row in rows:
         row["fraction_of_fp32_peak"] = round(row["gflops_per_s"] / peak["fp32_gflops"], 3)
-    print("wrote", write("throughput.json", {"benchmark": "throughput", "command": command(),
+    print("wrote", write(args.results, {"benchmark": "throughput", "command": command(),
                                             "machine": machine(), "matmul_peak": peak, "rows": rows,
                                             "inference": infer}))
 
