@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from odevideo.config import load_config
 from odevideo.data.digits import mnist_images, read_idx_images, split_digits
 from odevideo.data.moving_mnist import (
     STEP,
@@ -19,7 +20,7 @@ from odevideo.data.moving_mnist import (
     render,
     save_standard,
 )
-from odevideo.errors import DataError
+from odevideo.errors import ConfigError, DataError
 
 
 def test_same_seed_and_index_give_the_same_sequence():
@@ -124,6 +125,18 @@ def test_irregular_times_are_distinct_and_cover_context_window_and_future():
     assert (np.diff(np.sort(odd, axis=1), axis=1) >= 1e-3).all()  # distinct times
     assert (odd[:, 10:] < 9).any() and (odd[:, 10:] > 9).any()  # targets fall between and after the context
     assert (irregular_times(np.arange(5), n_frames=20, n_context=10, fraction=0.0) == np.arange(20)).all()
+
+
+def test_irregular_span_spreads_contexts_over_longer_windows_and_leaves_grid_sequences_alone():
+    plain = irregular_times(np.arange(300), n_frames=20, n_context=10, fraction=0.5, seed=3)
+    wide = irregular_times(np.arange(300), n_frames=20, n_context=10, fraction=0.5, seed=3, span=19)
+    grid = (plain == np.arange(20)).all(axis=1)
+    assert ((wide == np.arange(20)).all(axis=1) == grid).all()  # the same sequences stay on the grid
+    last = wide[~grid, 9]  # the last context time: up to the window length
+    assert (last <= 19).all() and (last > 12).mean() > 0.3 and (last <= 9).any()
+    assert (np.diff(wide[~grid, :10], axis=1) > 0).all()
+    with pytest.raises(ConfigError, match="irregular_span"):
+        load_config("demo", ["data.irregular_span=25"])
 
 
 def test_irregular_train_stream_renders_each_sequence_at_its_own_times():

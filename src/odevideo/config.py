@@ -82,6 +82,10 @@ class DataConfig:
         irregular: fraction of training sequences sampled at irregular real times (context at random times in
             the context window, targets at random times in the whole sequence) instead of 0, 1, 2, ...; > 0
             teaches the model the continuum between frames. Validation stays on the frame grid.
+        irregular_span: the longest context window of irregular sequences, in frames; each such sequence
+            then draws its window length uniformly between ``n_context - 1`` and this (up to ``n_frames - 1``),
+            so the model also learns contexts spread over a longer time, with gaps to fill between them.
+            ``None``: the standard window, ``n_context - 1``.
     """
 
     digits: int = 1
@@ -94,10 +98,14 @@ class DataConfig:
     mnist_dir: str | None = None
     seed: int = 0
     irregular: float = 0.0
+    irregular_span: float | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.irregular <= 1.0:
             raise ConfigError(f"data.irregular must be a fraction in [0, 1], got {self.irregular}")
+        if self.irregular_span is not None and not self.n_context - 1 <= self.irregular_span <= self.n_frames - 1:
+            raise ConfigError(f"data.irregular_span must be between n_context - 1 = {self.n_context - 1} and "
+                              f"n_frames - 1 = {self.n_frames - 1} frames, got {self.irregular_span}")
         _check_positive(self, "digits", "size", "digit_size", "n_frames", "n_context", "batch_size", "val_size")
         if self.digit_size > self.size:
             raise ConfigError(f"digit_size {self.digit_size} is larger than the canvas {self.size}")

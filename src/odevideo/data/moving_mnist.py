@@ -29,22 +29,24 @@ MIN_GAP = 1e-3  # irregular times are kept at least this far apart (frames), so 
 
 
 def irregular_times(indices: Sequence[int] | np.ndarray, *, n_frames: int, n_context: int, fraction: float,
-                    seed: int = 0) -> np.ndarray:
+                    seed: int = 0, span: float | None = None) -> np.ndarray:
     """Sampling times (B, n_frames) for training on a continuum instead of the integer grid.
 
     With probability ``fraction`` a sequence is irregular: its first ``n_context`` times (the context) are 0
-    and ``n_context - 1`` sorted uniform times in [0, n_context - 1]; the other ``n_frames - n_context`` (the
-    targets) are sorted uniform times in [0, n_frames - 1], so they fall between context frames as well as
-    after them. Other sequences keep 0, 1, ..., n_frames - 1. All times of a sequence are distinct; targets may
-    interleave with the context (sort them before querying). A pure function of ``(seed, index)``.
+    and ``n_context - 1`` sorted uniform times in [0, W]; the other ``n_frames - n_context`` (the targets) are
+    sorted uniform times in [0, n_frames - 1], so they fall between context frames as well as after them. The
+    window W is ``n_context - 1``, or, with ``span``, uniform in [n_context - 1, span]. Other sequences keep
+    0, 1, ..., n_frames - 1. All times of a sequence are distinct; targets may interleave with the context
+    (sort them before querying). A pure function of ``(seed, index)``.
     """
     out = np.tile(np.arange(n_frames, dtype=np.float64), (len(indices), 1))
     for row, index in enumerate(indices):
         rng = np.random.default_rng([seed, TIMES_STREAM, int(index)])
         if rng.random() >= fraction:
             continue
+        window = n_context - 1 if span is None else rng.uniform(n_context - 1, span)
         while True:
-            context = np.sort(rng.uniform(0, n_context - 1, n_context - 1))
+            context = np.sort(rng.uniform(0, window, n_context - 1))
             targets = np.sort(rng.uniform(0, n_frames - 1, n_frames - n_context))
             times = np.concatenate([[0.0], context, targets])
             if np.diff(np.sort(times)).min() >= MIN_GAP:
@@ -180,11 +182,12 @@ class TrainStream(torch.utils.data.IterableDataset):
     """
 
     def __init__(self, generator: MovingMNIST, batch_size: int, start: int = 0, rank: int = 0,
-                 world_size: int = 1, *, irregular: float = 0.0, n_context: int = 10) -> None:
+                 world_size: int = 1, *, irregular: float = 0.0, n_context: int = 10,
+                 irregular_span: float | None = None) -> None:
         super().__init__()
         self.generator, self.batch_size, self.start = generator, batch_size, start
         self.rank, self.world_size = rank, world_size
-        self.irregular, self.n_context = irregular, n_context
+        self.irregular, self.n_context, self.irregular_span = irregular, n_context, irregular_span
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         info = torch.utils.data.get_worker_info()
@@ -196,7 +199,8 @@ class TrainStream(torch.utils.data.IterableDataset):
             times = None
             if self.irregular > 0:
                 times = irregular_times(indices, n_frames=self.generator.n_frames, n_context=self.n_context,
-                                        fraction=self.irregular, seed=self.generator.seed)
+                                        fraction=self.irregular, seed=self.generator.seed,
+                                        span=self.irregular_span)
             yield self.generator.batch(indices, times, as_float=False)
 
 

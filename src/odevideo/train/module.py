@@ -245,7 +245,8 @@ class MovingMNISTData(L.LightningDataModule):
                              start=trainer.global_step if trainer else 0,
                              rank=trainer.global_rank if trainer else 0,
                              world_size=trainer.world_size if trainer else 1,
-                             irregular=self.data.irregular, n_context=self.data.n_context)
+                             irregular=self.data.irregular, n_context=self.data.n_context,
+                             irregular_span=self.data.irregular_span)
         return torch.utils.data.DataLoader(stream, batch_size=None, num_workers=self.num_workers)
 
     def val_dataloader(self) -> torch.utils.data.DataLoader:
