@@ -219,9 +219,9 @@ class TrainConfig:
         clock: what ``max_minutes`` counts: ``wall`` (real time) or ``process`` (CPU time of the training
             process summed over threads: the same work whatever else the machine runs; used by benchmarks).
         kl_weight: weight of the KL term (variational models only).
-        flow_loss: weight of an auxiliary coarse-to-fine flow loss for ``model.output=warp`` (the last context
-            frame blurred at several scales and warped by the decoded flow, against the target blurred alike:
-            it teaches the flow displacements larger than a pixel or two); 0 turns it off.
+        flow_loss: weight of an auxiliary coarse-to-fine flow loss for ``model.output=warp`` (the source frame
+            blurred at several scales and warped by the decoded flow, against the target blurred alike: it
+            teaches the flow displacements larger than a pixel or two); 0 turns it off.
         grad_clip: gradient-norm clip; 0 disables it.
         val_every: validate (and write checkpoints) every this many steps.
         log_every: write per-step metrics every this many steps.

@@ -1,11 +1,12 @@
-"""Pixel-level composition (as in Vid-ODE): a generated frame is the last observed frame warped by a decoded
-flow, blended through a decoded mask with a frame drawn from scratch.
+"""Pixel-level composition (as in Vid-ODE): a generated frame is an observed frame (the source: the last
+context frame, or the latest one at or before the query time) warped by a decoded flow, blended through a
+decoded mask with a frame drawn from scratch.
 
-    frame(t) = mask(t) * warp(last, flow(t)) + (1 - mask(t)) * sigmoid(draw(t))
+    frame(t) = mask(t) * warp(source, flow(t)) + (1 - mask(t)) * sigmoid(draw(t))
 
 Moving things keep their sharp pixels (they are copied and moved, not redrawn), and the drawn part fills in
-what the warp cannot explain (disocclusions, digits entering). The flow runs from the last context frame
-straight to the query time, so it is defined at any real time, like the latent it is decoded from.
+what the warp cannot explain (disocclusions, digits entering). The flow runs from the source frame straight
+to the query time, so it is defined at any real time, like the latent it is decoded from.
 """
 
 from __future__ import annotations
@@ -22,14 +23,14 @@ from odevideo.metrics import gaussian_1d
 # channels) 2 flow channels and 1 mask channel.
 EXTRA_CHANNELS = 3
 FLOW_SCALE = 4.0  # pixels of displacement per unit of decoder output
-MASK_INIT = 3.0  # initial mask logit: start by copying the last frame (sigmoid(3) = 0.95), so the flow gets
+MASK_INIT = 3.0  # initial mask logit: start by copying the source frame (sigmoid(3) = 0.95), so the flow gets
 # gradients from the start instead of the mask closing before the flow has learnt to move anything
 EPS = 1e-4  # keeps composed probabilities off 0 and 1 so their logits (and BCE gradients) stay finite
 
 
 def init_composition(last_conv: nn.Conv2d, channels: int, patch: int) -> None:
     """Start the decoder's last convolution (before depth-to-space by ``patch``) at zero flow and a mask that
-    copies the last frame."""
+    copies the source frame."""
     with torch.no_grad():
         n = patch * patch
         last_conv.weight[channels * n:].mul_(0.1)
@@ -59,15 +60,15 @@ def flow_of(out: torch.Tensor, channels: int) -> torch.Tensor:
     return out[:, channels:channels + 2].float() * FLOW_SCALE
 
 
-def compose(out: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
-    """Decoder output (N, C + 3, H, W) and the last context frame (N, C, H, W) in [0, 1] -> frame logits
+def compose(out: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+    """Decoder output (N, C + 3, H, W) and the source frame (N, C, H, W) in [0, 1] -> frame logits
     (N, C, H, W) of the composed frame."""
     # In float32 even under bf16/fp16 autocast: in bf16, 1 - 2 * EPS rounds to 1 and the logit to infinity.
     with torch.autocast(out.device.type, enabled=False):
-        out, last = out.float(), last.float()
-        c = last.shape[1]
+        out, source = out.float(), source.float()
+        c = source.shape[1]
         draw, flow, mask = out[:, :c], flow_of(out, c), torch.sigmoid(out[:, c + 2:c + 3])
-        frame = mask * warp(last, flow) + (1 - mask) * torch.sigmoid(draw)
+        frame = mask * warp(source, flow) + (1 - mask) * torch.sigmoid(draw)
         return torch.logit(EPS + (1 - 2 * EPS) * frame)
 
 
@@ -84,9 +85,9 @@ def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
 FLOW_LOSS_SIGMAS = (1.0, 2.0, 4.0, 8.0)  # blur scales of the flow loss, in pixels
 
 
-def flow_loss(flow: torch.Tensor, last: torch.Tensor, target: torch.Tensor,
+def flow_loss(flow: torch.Tensor, source: torch.Tensor, target: torch.Tensor,
               sigmas: tuple[float, ...] = FLOW_LOSS_SIGMAS) -> torch.Tensor:
-    """Coarse-to-fine photometric loss of a flow: the last frame, blurred at each scale, warped by ``flow``,
+    """Coarse-to-fine photometric loss of a flow: the source frame, blurred at each scale, warped by ``flow``,
     against the target blurred alike (mean squared error relative to the blurred target's mean square, averaged
     over scales: 0 for a perfect flow, about 2 when nothing overlaps).
 
@@ -96,13 +97,13 @@ def flow_loss(flow: torch.Tensor, last: torch.Tensor, target: torch.Tensor,
     fine ones sharpen it.
 
     Args:
-        flow: (N, 2, H, W) in pixels. last, target: (N, C, H, W) in [0, 1].
+        flow: (N, 2, H, W) in pixels. source, target: (N, C, H, W) in [0, 1].
     """
     with torch.autocast(flow.device.type, enabled=False):
-        flow, last, target = flow.float(), last.float(), target.float()
+        flow, source, target = flow.float(), source.float(), target.float()
         losses = []
         for s in sigmas:
             want = gaussian_blur(target, s)
             energy = want.pow(2).mean().detach().clamp_min(1e-8)  # blurring dims the frames: each scale counts alike
-            losses.append(F.mse_loss(warp(gaussian_blur(last, s), flow), want) / energy)
+            losses.append(F.mse_loss(warp(gaussian_blur(source, s), flow), want) / energy)
         return torch.stack(losses).mean()

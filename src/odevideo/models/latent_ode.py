@@ -37,7 +37,7 @@ class Generation:
         z0_logvar: log-variance of z0 (variational models), else ``None``.
         nfe: function evaluations of the solve.
         flow: the composition's flow in pixels, (B, Tq, 2, H, W), for models whose output is ``warp``, else
-            ``None`` (it backward-warps the last context frame to each query time).
+            ``None`` (it backward-warps the source context frame to each query time).
     """
 
     logits: torch.Tensor
@@ -81,8 +81,8 @@ class LatentODE(nn.Module):
         skip: also feed the decoder the encoder features of the last context frame (content), so the latent
             only needs to carry where things are and how they move.
         output: ``direct`` (the decoder draws each frame) or ``warp`` (the decoder also gives a flow and a mask;
-            the frame is the last context frame warped by the flow, blended through the mask with the drawn
-            frame: see :mod:`odevideo.models.compose`).
+            the frame is a context frame warped by the flow, blended through the mask with the drawn frame: see
+            :mod:`odevideo.models.compose`).
         warp_source: which context frame ``warp`` composes from: the ``last`` one, or the ``previous`` one
             (the latest at or before each query time), whose time gap to the query the decoder then also sees.
         solver: options of the ODE solve.
