@@ -22,7 +22,9 @@ def tiny_config(**model) -> Config:
 @pytest.mark.parametrize("latent,extra", [("spatial", {}), ("vector", {}), ("spatial", {"skip": True}),
                                           ("vector", {"skip": True}), ("spatial", {"field": "gated"}),
                                           ("spatial", {"output": "warp"}), ("vector", {"output": "warp"}),
-                                          ("spatial", {"output": "warp", "warp_source": "previous"})])
+                                          ("spatial", {"output": "warp", "warp_source": "previous"}),
+                                          ("spatial", {"output": "warp", "warp_source": "chain"}),
+                                          ("vector", {"output": "warp", "warp_source": "chain", "skip": True})])
 @pytest.mark.parametrize("m,t_query", [(3, [0.0, 1.0, 2.0, 3.5, 7.25]), (1, [0.5]), (7, [2.2, 9.9, 10.0])])
 def test_shapes_for_odd_context_and_real_times(latent, extra, m, t_query):
     model = build_model(tiny_config(latent=latent, **extra))
@@ -33,13 +35,14 @@ def test_shapes_for_odd_context_and_real_times(latent, extra, m, t_query):
     assert out.z_traj.shape == (2, len(t_query), *model.latent_shape)
 
 
-def test_querying_a_subset_of_times_gives_the_same_frames():
-    model = build_model(tiny_config(latent="spatial")).eval()
+@pytest.mark.parametrize("extra", [{}, {"output": "warp", "warp_source": "chain"}])
+def test_querying_a_subset_of_times_gives_the_same_frames(extra):
+    model = build_model(tiny_config(latent="spatial", **extra)).eval()
     frames = torch.rand(2, 4, 1, 32, 32)
     t_ctx = torch.arange(4.0)
-    full = model(frames, t_ctx, torch.tensor([0.0, 1.0, 2.5, 3.0, 6.0])).logits
-    sub = model(frames, t_ctx, torch.tensor([2.5, 6.0])).logits
-    torch.testing.assert_close(sub, full[:, [2, 4]], atol=1e-5, rtol=1e-4)
+    full = model(frames, t_ctx, torch.tensor([0.0, 1.0, 2.5, 3.0, 4.0, 5.0, 6.0, 6.5])).logits
+    sub = model(frames, t_ctx, torch.tensor([2.5, 6.0, 6.5])).logits
+    torch.testing.assert_close(sub, full[:, [2, 6, 7]], atol=1e-5, rtol=1e-4)
 
 
 def test_variational_model_samples_in_training_and_uses_the_mean_in_eval():

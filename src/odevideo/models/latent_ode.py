@@ -25,6 +25,8 @@ from odevideo.models.inputs import check_inputs, whole_steps
 from odevideo.ode import ConvField, GatedConvField, MLPField, solve
 from odevideo.ode.solve import FIXED
 
+CHAIN_TOL = 1e-4  # query times within this of a chain frame's time count as on it
+
 
 @dataclass
 class Generation:
@@ -37,7 +39,9 @@ class Generation:
         z0_logvar: log-variance of z0 (variational models), else ``None``.
         nfe: function evaluations of the solve.
         flow: the composition's flow in pixels, (B, Tq, 2, H, W), for models whose output is ``warp``, else
-            ``None`` (it backward-warps the source context frame to each query time).
+            ``None`` (it backward-warps the source frame to each query time).
+        source: the frame each query time was composed from, (B, Tq, C, H, W), for ``warp`` models, else
+            ``None``: a context frame, or with ``warp_source=chain`` beyond the context, a generated one.
     """
 
     logits: torch.Tensor
@@ -46,6 +50,7 @@ class Generation:
     z0_logvar: torch.Tensor | None
     nfe: int
     flow: torch.Tensor | None = None
+    source: torch.Tensor | None = None
 
     @property
     def frames(self) -> torch.Tensor:
@@ -83,8 +88,11 @@ class LatentODE(nn.Module):
         output: ``direct`` (the decoder draws each frame) or ``warp`` (the decoder also gives a flow and a mask;
             the frame is a context frame warped by the flow, blended through the mask with the drawn frame: see
             :mod:`odevideo.models.compose`).
-        warp_source: which context frame ``warp`` composes from: the ``last`` one, or the ``previous`` one
-            (the latest at or before each query time), whose time gap to the query the decoder then also sees.
+        warp_source: which frame ``warp`` composes from: the ``last`` context frame; the ``previous`` one (the
+            latest context frame at or before each query time); or ``chain``: ``previous`` up to the last
+            context frame and, beyond it, the model's own frame generated one frame step (time 1) earlier, so
+            the flow only ever spans one step into the future (see :meth:`LatentODE.chain_plan`). With
+            ``previous`` and ``chain`` the decoder also sees the time gap from the source to the query.
         solver: options of the ODE solve.
     """
 
@@ -92,7 +100,8 @@ class LatentODE(nn.Module):
                  patch: int = 4, width: int = 32, depth: int = 2, downsample: int = 0, latent_dim: int = 16,
                  field_hidden: int = 32, field_layers: int = 1, variational: bool = False,
                  field: Literal["conv", "gated"] = "conv", skip: bool = False,
-                 output: Literal["direct", "warp"] = "direct", warp_source: Literal["last", "previous"] = "last",
+                 output: Literal["direct", "warp"] = "direct",
+                 warp_source: Literal["last", "previous", "chain"] = "last",
                  solver: SolverConfig | None = None) -> None:
         super().__init__()
         scale = patch * 2**downsample
@@ -100,7 +109,8 @@ class LatentODE(nn.Module):
             raise ValueError(f"frame size {size} must be divisible by patch * 2**downsample = {scale}")
         self.latent, self.channels, self.size, self.variational = latent, channels, size, variational
         self.skip, self.output = skip, output
-        self.told_gap = output == "warp" and warp_source == "previous"
+        self.told_gap = output == "warp" and warp_source in ("previous", "chain")
+        self.chained = output == "warp" and warp_source == "chain"
         out_channels = channels + EXTRA_CHANNELS if output == "warp" else channels
         # decoder input channels added by the content skip and by the time gap to the warped frame
         extra = (width if skip else 0) + (1 if self.told_gap else 0)
@@ -222,10 +232,65 @@ class LatentODE(nn.Module):
         if logvar is not None and self.training:
             eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
             z0 = mean + torch.exp(0.5 * logvar) * eps
+        if self.chained:
+            return self._chained(z0, mean, logvar, content, frames, t_context, t_query)
         z_traj, nfe = self.trajectory(z0, t_context[:, :1], t_query)
         source, gap = self.warp_sources(frames, t_context, t_query) if self.output == "warp" else (None, None)
         logits, flow = self._decode(z_traj, content, source, gap)
-        return Generation(logits=logits, z_traj=z_traj, z0_mean=mean, z0_logvar=logvar, nfe=nfe, flow=flow)
+        return Generation(logits=logits, z_traj=z_traj, z0_mean=mean, z0_logvar=logvar, nfe=nfe, flow=flow,
+                          source=source)
+
+    @staticmethod
+    def chain_plan(t_context: torch.Tensor, t_query: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """Where each query time of a ``warp_source=chain`` model takes its source beyond the context.
+
+        The chain is the model's own frames G_k at t_last + k (k = 1, 2, ...; G_0 is the last context frame,
+        at t_last), each composed from the one before it. A query at t > t_last composes from G_j with
+        j = ceil(t - t_last) - 1, so its gap t - t_last - j lies in (0, 1]; a query on the chain (t = t_last + k)
+        is G_k itself. Query times at or before t_last compose from context frames, as with ``previous``.
+
+        Returns:
+            ``beyond`` (B, Tq) bool, ``j`` (B, Tq) long (0 where not beyond), and the chain's length J (the
+            largest j: G_1 .. G_J are generated).
+        """
+        offset = t_query - t_context[:, -1:]
+        beyond = offset > CHAIN_TOL
+        j = torch.where(beyond, (offset - CHAIN_TOL).ceil() - 1, torch.zeros_like(offset)).long()
+        return beyond, j, int(j.max()) if j.numel() else 0
+
+    def _chained(self, z0: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor | None, content: torch.Tensor,
+                 frames: torch.Tensor, t_context: torch.Tensor, t_query: torch.Tensor) -> Generation:
+        """:meth:`forward` of a ``warp_source=chain`` model: generate the chain G_1 .. G_J one step at a time,
+        then every query not on it in one batch (see :meth:`chain_plan`)."""
+        b, tq = t_query.shape
+        rows = torch.arange(b, device=frames.device)[:, None]
+        beyond, j, n_chain = self.chain_plan(t_context, t_query)
+        t_chain = t_context[:, -1:] + torch.arange(1, n_chain + 1, device=frames.device, dtype=frames.dtype)
+        z_all, nfe = self.trajectory(z0, t_context[:, :1], torch.cat([t_query, t_chain], dim=1))
+        z_traj, z_chain = z_all[:, :tq], z_all[:, tq:]
+        chain, chain_logits, chain_flows = [frames[:, -1]], [], []
+        for k in range(n_chain):  # G_{k+1} from G_k, one time unit apart
+            logits_k, flow_k = self._decode(z_chain[:, k:k + 1], content, chain[-1][:, None], t_query.new_ones(b, 1))
+            chain.append(torch.sigmoid(logits_k[:, 0]))
+            chain_logits.append(logits_k[:, 0])
+            chain_flows.append(flow_k[:, 0])
+        context_source, context_gap = self.warp_sources(frames, t_context, t_query)
+        source = torch.where(beyond[..., None, None, None], torch.stack(chain, dim=1)[rows, j], context_source)
+        gap = torch.where(beyond, t_query - t_context[:, -1:] - j, context_gap)
+        # queries on the chain are its frames: G_{j+1}, at t_last + j + 1
+        on_chain = beyond & ((gap - 1).abs() <= CHAIN_TOL) & (j < n_chain)
+        rest = ~on_chain
+        sample = rows.expand(b, tq)[rest]
+        logits_rest, flow_rest = self._decode(z_traj[rest][:, None], None if content is None else content[sample],
+                                              source[rest][:, None], gap[rest][:, None])
+        logits = frames.new_zeros(b, tq, *frames.shape[2:]).index_put((rest,), logits_rest[:, 0].to(frames))
+        flow = frames.new_zeros(b, tq, 2, *frames.shape[3:]).index_put((rest,), flow_rest[:, 0].to(frames))
+        if n_chain:
+            step = j.clamp(max=n_chain - 1)
+            logits = logits.index_put((on_chain,), torch.stack(chain_logits, 1)[rows, step][on_chain].to(frames))
+            flow = flow.index_put((on_chain,), torch.stack(chain_flows, 1)[rows, step][on_chain].to(frames))
+        return Generation(logits=logits, z_traj=z_traj, z0_mean=mean, z0_logvar=logvar, nfe=nfe, flow=flow,
+                          source=source)
 
     def trajectory(self, z0: torch.Tensor, t0: torch.Tensor, t_query: torch.Tensor) -> tuple[torch.Tensor, int]:
         """Latent states (B, Tq, *latent) at ``t_query`` (B, Tq) from ``z0`` at ``t0`` (B, 1), and the NFE.

@@ -63,9 +63,9 @@ def objective_loss(model: VideoModel, frames: torch.Tensor, times: torch.Tensor,
     target = frames[rows, order]
     recon = pixel_loss(out.logits, target, loss)
     total = recon + kl_weight * out.kl()
-    if flow_weight and out.flow is not None:
-        source, _ = model.warp_sources(frames[:, :n_context], times[:, :n_context], t_query)
-        total = total + flow_weight * flow_loss(out.flow.flatten(0, 1), source.flatten(0, 1), target.flatten(0, 1))
+    if flow_weight and out.flow is not None and out.source is not None:
+        total = total + flow_weight * flow_loss(out.flow.flatten(0, 1), out.source.flatten(0, 1),
+                                                target.flatten(0, 1))
     return total, recon, out, target
 
 
