@@ -265,7 +265,10 @@ class LatentODE(nn.Module):
         b, tq = t_query.shape
         rows = torch.arange(b, device=frames.device)[:, None]
         beyond, j, n_chain = self.chain_plan(t_context, t_query)
-        t_chain = t_context[:, -1:] + torch.arange(1, n_chain + 1, device=frames.device, dtype=frames.dtype)
+        # each sample's chain stops where its own queries do (later entries repeat its last time, unused), so the
+        # solve runs no further than the queries
+        steps = torch.arange(1, n_chain + 1, device=frames.device)
+        t_chain = t_context[:, -1:] + torch.minimum(steps, j.max(dim=1, keepdim=True).values).to(frames)
         z_all, nfe = self.trajectory(z0, t_context[:, :1], torch.cat([t_query, t_chain], dim=1))
         z_traj, z_chain = z_all[:, :tq], z_all[:, tq:]
         chain, chain_logits, chain_flows = [frames[:, -1]], [], []
