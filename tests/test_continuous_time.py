@@ -63,7 +63,7 @@ def test_warp_from_the_previous_context_frame_picks_the_latest_one_at_or_before_
     assert out.logits.shape == (2, 6, 1, 32, 32) and out.flow.shape == (2, 6, 2, 32, 32)
 
 
-def test_a_chained_warp_composes_each_future_frame_from_the_generated_frame_one_step_before():
+def test_a_chained_warp_moves_the_last_context_frame_by_one_step_flows_chained_after_each_other():
     torch.manual_seed(0)
     model = build_model(tiny_config(output="warp", warp_source="chain")).eval()
     frames = torch.rand(2, 3, 1, 32, 32)
@@ -76,15 +76,21 @@ def test_a_chained_warp_composes_each_future_frame_from_the_generated_frame_one_
     # within the context: the latest context frame at or before the query, as with warp_source=previous
     source, _ = model.warp_sources(frames, t_ctx, t_query)
     torch.testing.assert_close(out.source[:, :2], source[:, :2])
-    # beyond it: the generated frame one step before (sample 0: 5.0 from 4.0's context frame, 6.0 from 5.0)
-    torch.testing.assert_close(out.source[0, 3], frames[0, -1])
-    torch.testing.assert_close(out.source[0, 4], out.frames[0, 3], atol=1e-4, rtol=0)
-    torch.testing.assert_close(out.source[1, 3], out.frames[1, 2], atol=1e-4, rtol=0)  # 7.5 from 7.0
-    torch.testing.assert_close(out.source[1, 5], out.frames[1, 4], atol=1e-4, rtol=0)  # 9.0 from 8.0
-    # 7.25 composes from 7.0, a chain frame nobody asked for: the same frame as when it is asked for
+    assert (out.source[:, 2:] == frames[:, -1:]).all()  # beyond it: the last context frame
+    last = frames[:, -1:]
+
+    def decode(i, k, gap, base):  # sample i, query k, decoded alone
+        z = out.z_traj[i:i + 1, k:k + 1]
+        return model.decode(z, None, last[i:i + 1], torch.tensor([[gap]]), None if base is None else base[None, None])
+
+    # sample 0: 5.0 is one step from 4.0 with nothing before it; 6.0 chains its step after 5.0's flow
+    torch.testing.assert_close(out.logits[0, 3], decode(0, 3, 1.0, None)[0, 0], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(out.logits[0, 4], decode(0, 4, 1.0, out.flow[0, 3])[0, 0], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(out.logits[1, 3], decode(1, 3, 0.5, out.flow[1, 2])[0, 0], atol=1e-5, rtol=1e-4)
+    # 7.25 chains after 7.0, a chain step nobody asked for: the same as when it is asked for
     asked = model(frames[:1], t_ctx[:1], torch.tensor([7.0, 7.25]))
-    torch.testing.assert_close(out.source[0, 5], asked.frames[0, 0], atol=1e-5, rtol=0)
-    torch.testing.assert_close(out.frames[0, 5], asked.frames[0, 1], atol=1e-5, rtol=0)
+    torch.testing.assert_close(out.logits[0, 5], asked.logits[0, 1], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(out.logits[0, 5], decode(0, 5, 0.25, asked.flow[0, 0])[0, 0], atol=1e-5, rtol=1e-4)
 
 
 def test_shared_times_and_per_sample_copies_of_them_agree():

@@ -140,9 +140,9 @@ class ModelConfig:
         warp_source: the frame a ``warp`` model warps to each query time: the ``last`` context frame; the
             ``previous`` one (the latest context frame at or before the query time; the same as ``last`` beyond
             the context, a nearby frame between context frames); or ``chain``: ``previous`` up to the last
-            context frame and, beyond it, the model's own frame generated one frame step (time 1) before the
-            query, so each flow spans at most one step. With ``previous`` and ``chain`` the decoder is also
-            told the time gap from that frame to the query.
+            context frame and, beyond it, the last context frame moved by a chain of one-frame-step flows
+            (each decoded at its own time and composed with the ones before), so no decoded flow spans more
+            than one step. With ``previous`` and ``chain`` the decoder is also told the time gap its flow spans.
     """
 
     kind: Literal["latent_ode", "latent_rnn", "convlstm"] = "latent_ode"
