@@ -31,8 +31,7 @@ def test_querying_the_context_times_reproduces_the_reconstruction_path(latent):
 
 
 @pytest.mark.parametrize("extra", [{"latent": "spatial"}, {"latent": "vector"}, {"output": "warp"},
-                                   {"output": "warp", "warp_source": "previous"},
-                                   {"output": "warp", "warp_source": "chain"}, {"variational": True}])
+                                   {"output": "warp", "warp_source": "previous"}, {"variational": True}])
 def test_per_sample_times_in_one_batch_equal_a_loop_over_samples(extra):
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(1)
@@ -61,36 +60,6 @@ def test_warp_from_the_previous_context_frame_picks_the_latest_one_at_or_before_
     assert (source[..., 0, 0, 0] == frames[:, -1:, 0, 0, 0]).all()
     out = model(frames / 6, t_ctx, t_query)
     assert out.logits.shape == (2, 6, 1, 32, 32) and out.flow.shape == (2, 6, 2, 32, 32)
-
-
-def test_a_chained_warp_moves_the_last_context_frame_by_one_step_flows_chained_after_each_other():
-    torch.manual_seed(0)
-    model = build_model(tiny_config(output="warp", warp_source="chain")).eval()
-    frames = torch.rand(2, 3, 1, 32, 32)
-    t_ctx = torch.tensor([[0.0, 2.0, 4.0], [1.0, 1.5, 6.0]])
-    t_query = torch.tensor([[1.0, 4.0, 4.5, 5.0, 6.0, 7.25], [1.2, 6.0, 7.0, 7.5, 8.0, 9.0]])
-    beyond, j, n_chain = model.chain_plan(t_ctx, t_query)
-    assert beyond.tolist() == [[False, False, True, True, True, True], [False, False, True, True, True, True]]
-    assert j.tolist() == [[0, 0, 0, 0, 1, 3], [0, 0, 0, 1, 1, 2]] and n_chain == 3
-    out = model(frames, t_ctx, t_query)
-    # within the context: the latest context frame at or before the query, as with warp_source=previous
-    source, _ = model.warp_sources(frames, t_ctx, t_query)
-    torch.testing.assert_close(out.source[:, :2], source[:, :2])
-    assert (out.source[:, 2:] == frames[:, -1:]).all()  # beyond it: the last context frame
-    last = frames[:, -1:]
-
-    def decode(i, k, gap, base):  # sample i, query k, decoded alone
-        z = out.z_traj[i:i + 1, k:k + 1]
-        return model.decode(z, None, last[i:i + 1], torch.tensor([[gap]]), None if base is None else base[None, None])
-
-    # sample 0: 5.0 is one step from 4.0 with nothing before it; 6.0 chains its step after 5.0's flow
-    torch.testing.assert_close(out.logits[0, 3], decode(0, 3, 1.0, None)[0, 0], atol=1e-5, rtol=1e-4)
-    torch.testing.assert_close(out.logits[0, 4], decode(0, 4, 1.0, out.flow[0, 3])[0, 0], atol=1e-5, rtol=1e-4)
-    torch.testing.assert_close(out.logits[1, 3], decode(1, 3, 0.5, out.flow[1, 2])[0, 0], atol=1e-5, rtol=1e-4)
-    # 7.25 chains after 7.0, a chain step nobody asked for: the same as when it is asked for
-    asked = model(frames[:1], t_ctx[:1], torch.tensor([7.0, 7.25]))
-    torch.testing.assert_close(out.logits[0, 5], asked.logits[0, 1], atol=1e-5, rtol=1e-4)
-    torch.testing.assert_close(out.logits[0, 5], decode(0, 5, 0.25, asked.flow[0, 0])[0, 0], atol=1e-5, rtol=1e-4)
 
 
 def test_shared_times_and_per_sample_copies_of_them_agree():

@@ -137,12 +137,10 @@ class ModelConfig:
         skip: feed the decoder the last context frame's encoder features (content) beside z(t).
         output: ``direct`` (the decoder draws every frame) or ``warp`` (Vid-ODE-style composition: the last
             context frame warped by a decoded flow, blended through a decoded mask with a drawn frame).
-        warp_source: the frame a ``warp`` model warps to each query time: the ``last`` context frame; the
+        warp_source: the frame a ``warp`` model warps to each query time: the ``last`` context frame, or the
             ``previous`` one (the latest context frame at or before the query time; the same as ``last`` beyond
-            the context, a nearby frame between context frames); or ``chain``: ``previous`` up to the last
-            context frame and, beyond it, the last context frame moved by a chain of one-frame-step flows
-            (each decoded at its own time and composed with the ones before), so no decoded flow spans more
-            than one step. With ``previous`` and ``chain`` the decoder is also told the time gap its flow spans.
+            the context, a nearby frame between context frames). With ``previous`` the decoder is also told
+            the time gap from that frame to the query.
     """
 
     kind: Literal["latent_ode", "latent_rnn", "convlstm"] = "latent_ode"
@@ -160,7 +158,7 @@ class ModelConfig:
     field: Literal["conv", "gated"] = "conv"
     skip: bool = False
     output: Literal["direct", "warp"] = "direct"
-    warp_source: Literal["last", "previous", "chain"] = "last"
+    warp_source: Literal["last", "previous"] = "last"
 
     def __post_init__(self) -> None:
         _check_choice(self, "kind")

@@ -60,24 +60,14 @@ def flow_of(out: torch.Tensor, channels: int) -> torch.Tensor:
     return out[:, channels:channels + 2].float() * FLOW_SCALE
 
 
-def chain_flow(step: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
-    """The flow of two backward warps in a row: warping by ``base``, then by ``step``, is one warp by
-    ``step + warp(base, step)`` (each (N, 2, H, W) in pixels). One resampling of the source instead of two, so
-    a chain of small steps moves the source as far as it likes without blurring it step by step."""
-    with torch.autocast(step.device.type, enabled=False):
-        step, base = step.float(), base.float()
-        return step + warp(base, step)
-
-
-def compose(out: torch.Tensor, source: torch.Tensor, flow: torch.Tensor | None = None) -> torch.Tensor:
+def compose(out: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
     """Decoder output (N, C + 3, H, W) and the source frame (N, C, H, W) in [0, 1] -> frame logits
-    (N, C, H, W) of the composed frame. ``flow`` replaces the output's own flow (e.g. a :func:`chain_flow`)."""
+    (N, C, H, W) of the composed frame."""
     # In float32 even under bf16/fp16 autocast: in bf16, 1 - 2 * EPS rounds to 1 and the logit to infinity.
     with torch.autocast(out.device.type, enabled=False):
         out, source = out.float(), source.float()
         c = source.shape[1]
-        flow = flow_of(out, c) if flow is None else flow.float()
-        draw, mask = out[:, :c], torch.sigmoid(out[:, c + 2:c + 3])
+        draw, flow, mask = out[:, :c], flow_of(out, c), torch.sigmoid(out[:, c + 2:c + 3])
         frame = mask * warp(source, flow) + (1 - mask) * torch.sigmoid(draw)
         return torch.logit(EPS + (1 - 2 * EPS) * frame)
 

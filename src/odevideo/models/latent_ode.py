@@ -18,14 +18,12 @@ from torch import nn
 
 from odevideo.config import SolverConfig
 from odevideo.models.blocks import ConvGRUCell
-from odevideo.models.compose import EXTRA_CHANNELS, chain_flow, compose, flow_of, init_composition
+from odevideo.models.compose import EXTRA_CHANNELS, compose, flow_of, init_composition
 from odevideo.models.decoder import ConvDecoder
 from odevideo.models.encoder import ConvEncoder
 from odevideo.models.inputs import check_inputs, whole_steps
 from odevideo.ode import ConvField, GatedConvField, MLPField, solve
 from odevideo.ode.solve import FIXED
-
-CHAIN_TOL = 1e-4  # query times within this of a chain frame's time count as on it
 
 
 @dataclass
@@ -39,7 +37,7 @@ class Generation:
         z0_logvar: log-variance of z0 (variational models), else ``None``.
         nfe: function evaluations of the solve.
         flow: the composition's flow in pixels, (B, Tq, 2, H, W), for models whose output is ``warp``, else
-            ``None`` (it backward-warps the source frame to each query time).
+            ``None`` (it backward-warps the source context frame to each query time).
         source: the context frame each query time was composed from, (B, Tq, C, H, W), for ``warp`` models,
             else ``None``.
     """
@@ -88,12 +86,8 @@ class LatentODE(nn.Module):
         output: ``direct`` (the decoder draws each frame) or ``warp`` (the decoder also gives a flow and a mask;
             the frame is a context frame warped by the flow, blended through the mask with the drawn frame: see
             :mod:`odevideo.models.compose`).
-        warp_source: which frame ``warp`` composes from: the ``last`` context frame; the ``previous`` one (the
-            latest context frame at or before each query time); or ``chain``: ``previous`` up to the last
-            context frame and, beyond it, the last context frame moved by a chain of flows, each decoded for
-            one frame step (time 1) and composed with the ones before it (see :meth:`LatentODE.chain_plan`),
-            so the decoder never has to draw a large displacement in one go. With ``previous`` and
-            ``chain`` the decoder also sees the time gap its flow spans.
+        warp_source: which context frame ``warp`` composes from: the ``last`` one, or the ``previous`` one
+            (the latest at or before each query time), whose time gap to the query the decoder then also sees.
         solver: options of the ODE solve.
     """
 
@@ -101,8 +95,7 @@ class LatentODE(nn.Module):
                  patch: int = 4, width: int = 32, depth: int = 2, downsample: int = 0, latent_dim: int = 16,
                  field_hidden: int = 32, field_layers: int = 1, variational: bool = False,
                  field: Literal["conv", "gated"] = "conv", skip: bool = False,
-                 output: Literal["direct", "warp"] = "direct",
-                 warp_source: Literal["last", "previous", "chain"] = "last",
+                 output: Literal["direct", "warp"] = "direct", warp_source: Literal["last", "previous"] = "last",
                  solver: SolverConfig | None = None) -> None:
         super().__init__()
         scale = patch * 2**downsample
@@ -110,8 +103,7 @@ class LatentODE(nn.Module):
             raise ValueError(f"frame size {size} must be divisible by patch * 2**downsample = {scale}")
         self.latent, self.channels, self.size, self.variational = latent, channels, size, variational
         self.skip, self.output = skip, output
-        self.told_gap = output == "warp" and warp_source in ("previous", "chain")
-        self.chained = output == "warp" and warp_source == "chain"
+        self.told_gap = output == "warp" and warp_source == "previous"
         out_channels = channels + EXTRA_CHANNELS if output == "warp" else channels
         # decoder input channels added by the content skip and by the time gap to the warped frame
         extra = (width if skip else 0) + (1 if self.told_gap else 0)
@@ -168,17 +160,15 @@ class LatentODE(nn.Module):
 
     # ---------------------------------------------------------------- decode
     def decode(self, z: torch.Tensor, content: torch.Tensor | None = None, source: torch.Tensor | None = None,
-               gap: torch.Tensor | None = None, base: torch.Tensor | None = None) -> torch.Tensor:
+               gap: torch.Tensor | None = None) -> torch.Tensor:
         """Latents (B, T, *latent) -> frame logits (B, T, C, H, W). ``content`` (B, width, h, w), the last
         context frame's features, is required when the model has ``skip``; ``source`` (B, T, C, H, W), the
-        context frame warped to each time, when its output is ``warp``; ``gap`` (B, T), the time the decoded
-        flow spans, when its ``warp_source`` is ``previous`` or ``chain``; ``base`` (B, T, 2, H, W), a flow
-        the decoded one is chained after (:func:`~odevideo.models.compose.chain_flow`), if any."""
-        return self._decode(z, content, source, gap, base)[0]
+        context frame warped to each time, when its output is ``warp``; ``gap`` (B, T), the time from each
+        source frame to its query, when its ``warp_source`` is ``previous``."""
+        return self._decode(z, content, source, gap)[0]
 
     def _decode(self, z: torch.Tensor, content: torch.Tensor | None, source: torch.Tensor | None,
-                gap: torch.Tensor | None, base: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+                gap: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """:meth:`decode`, and the flow (B, T, 2, H, W) of ``warp`` models (else ``None``)."""
         b, t = z.shape[:2]
         x = self.from_latent(z.flatten(0, 1))  # (B*T, C_in, h, w)
@@ -196,9 +186,7 @@ class LatentODE(nn.Module):
         if source is None:
             raise ValueError("this model composes frames from context frames: pass them")
         flow = flow_of(out, self.channels)
-        if base is not None:
-            flow = chain_flow(flow, base.flatten(0, 1))
-        return compose(out, source.flatten(0, 1), flow).unflatten(0, (b, t)), flow.unflatten(0, (b, t))
+        return compose(out, source.flatten(0, 1)).unflatten(0, (b, t)), flow.unflatten(0, (b, t))
 
     def warp_sources(self, frames: torch.Tensor, t_context: torch.Tensor, t_query: torch.Tensor
                      ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -237,69 +225,9 @@ class LatentODE(nn.Module):
         if logvar is not None and self.training:
             eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
             z0 = mean + torch.exp(0.5 * logvar) * eps
-        if self.chained:
-            return self._chained(z0, mean, logvar, content, frames, t_context, t_query)
         z_traj, nfe = self.trajectory(z0, t_context[:, :1], t_query)
         source, gap = self.warp_sources(frames, t_context, t_query) if self.output == "warp" else (None, None)
         logits, flow = self._decode(z_traj, content, source, gap)
-        return Generation(logits=logits, z_traj=z_traj, z0_mean=mean, z0_logvar=logvar, nfe=nfe, flow=flow,
-                          source=source)
-
-    @staticmethod
-    def chain_plan(t_context: torch.Tensor, t_query: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """Where each query time of a ``warp_source=chain`` model takes its source beyond the context.
-
-        The chain is the flows F_k from t_last + k back to t_last (k = 1, 2, ...; F_0 = 0), each the flow the
-        decoder gives at t_last + k for a gap of 1, chained after F_{k-1}. A query at t > t_last warps the last
-        context frame by its own decoded flow, for the gap t - t_last - j in (0, 1], chained after F_j, with
-        j = ceil(t - t_last) - 1; a query on the chain (t = t_last + k) is the chain's frame there. Query times
-        at or before t_last compose from context frames, as with ``previous``.
-
-        Returns:
-            ``beyond`` (B, Tq) bool, ``j`` (B, Tq) long (0 where not beyond), and the chain's length J (the
-            largest j: F_1 .. F_J are decoded).
-        """
-        offset = t_query - t_context[:, -1:]
-        beyond = offset > CHAIN_TOL
-        j = torch.where(beyond, (offset - CHAIN_TOL).ceil() - 1, torch.zeros_like(offset)).long()
-        return beyond, j, int(j.max()) if j.numel() else 0
-
-    def _chained(self, z0: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor | None, content: torch.Tensor,
-                 frames: torch.Tensor, t_context: torch.Tensor, t_query: torch.Tensor) -> Generation:
-        """:meth:`forward` of a ``warp_source=chain`` model: decode the chain F_1 .. F_J one step at a time,
-        then every query not on it in one batch (see :meth:`chain_plan`)."""
-        b, tq = t_query.shape
-        rows = torch.arange(b, device=frames.device)[:, None]
-        beyond, j, n_chain = self.chain_plan(t_context, t_query)
-        # each sample's chain stops where its own queries do (later entries repeat its last time, unused), so the
-        # solve runs no further than the queries
-        steps = torch.arange(1, n_chain + 1, device=frames.device)
-        t_chain = t_context[:, -1:] + torch.minimum(steps, j.max(dim=1, keepdim=True).values).to(frames)
-        z_all, nfe = self.trajectory(z0, t_context[:, :1], torch.cat([t_query, t_chain], dim=1))
-        z_traj, z_chain = z_all[:, :tq], z_all[:, tq:]
-        last = frames[:, -1:]
-        chain_flows, chain_logits = [frames.new_zeros(b, 2, *frames.shape[3:])], []
-        for k in range(n_chain):  # F_{k+1}: the step from t_last + k to t_last + k + 1, after F_k
-            logits_k, flow_k = self._decode(z_chain[:, k:k + 1], content, last, t_query.new_ones(b, 1),
-                                            chain_flows[-1][:, None])
-            chain_flows.append(flow_k[:, 0])
-            chain_logits.append(logits_k[:, 0])
-        context_source, context_gap = self.warp_sources(frames, t_context, t_query)
-        source = torch.where(beyond[..., None, None, None], last, context_source)
-        gap = torch.where(beyond, t_query - t_context[:, -1:] - j, context_gap)
-        base = torch.stack(chain_flows, dim=1)[rows, j] * beyond[..., None, None, None]  # F_j, 0 in the context
-        # queries on the chain are its frames: G_{j+1}, at t_last + j + 1
-        on_chain = beyond & ((gap - 1).abs() <= CHAIN_TOL) & (j < n_chain)
-        rest = ~on_chain
-        sample = rows.expand(b, tq)[rest]
-        logits_rest, flow_rest = self._decode(z_traj[rest][:, None], None if content is None else content[sample],
-                                              source[rest][:, None], gap[rest][:, None], base[rest][:, None])
-        logits = frames.new_zeros(b, tq, *frames.shape[2:]).index_put((rest,), logits_rest[:, 0].to(frames))
-        flow = frames.new_zeros(b, tq, 2, *frames.shape[3:]).index_put((rest,), flow_rest[:, 0].to(frames))
-        if n_chain:
-            step = j.clamp(max=n_chain - 1)
-            logits = logits.index_put((on_chain,), torch.stack(chain_logits, 1)[rows, step][on_chain].to(frames))
-            flow = flow.index_put((on_chain,), torch.stack(chain_flows[1:], 1)[rows, step][on_chain].to(frames))
         return Generation(logits=logits, z_traj=z_traj, z0_mean=mean, z0_logvar=logvar, nfe=nfe, flow=flow,
                           source=source)
 
