@@ -2,13 +2,14 @@
 
     python benchmarks/quality.py --config mmnist2 --objective prediction --minutes 15 \
         --mnist-dir ../shared/data/mnist
-    python benchmarks/quality.py --table [--minutes 30]   # print the table of benchmarks/results/quality.json
+    python benchmarks/quality.py --table [--minutes 30] [--sitting NAME]   # print the table of quality.json
 
 Each call trains ONE model (so a table can be built over several sittings), evaluates its best checkpoint
 on 1000 test sequences (20 frames, 10 -> 10, MNIST test digits, seed 0), written once in the (T, N, H, W)
 uint8 layout of mnist_test_seq.npy and read back through the standard reader, and appends a row to
 benchmarks/results/quality.json. The budget counts process CPU time by default (``--clock process``: all
-threads summed, so it measures work even on a busy machine).
+threads summed, so it measures work even on a busy machine). ``--sitting NAME`` tags the row, so rows run back
+to back (one after the other on an idle machine) can be tabled together with ``--table --sitting NAME``.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "test_set": f"{path.name}: {args.n_test} sequences, 20 frames, 10 -> 10, MNIST test digits "
                     f"({'full IDX files' if args.mnist_dir else 'built-in subset'}), seed 0",
         "machine": machine(), "command": command(),
-        "date": datetime.date.today().isoformat(),
+        "date": datetime.date.today().isoformat(), **({"sitting": args.sitting} if args.sitting else {}),
     }
 
 
@@ -122,15 +123,19 @@ def main() -> None:
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--results", default="quality.json", help="results file under benchmarks/results/")
     parser.add_argument("--table", action="store_true", help="print the table of the results file and exit")
+    parser.add_argument("--sitting", default=None, help="tag of rows run back to back (with --table: only those)")
     args = parser.parse_args()
     results = RESULTS / args.results
     rows = json.loads(results.read_text()) if results.is_file() else []
     if args.table and args.minutes is not None:
         rows = [r for r in rows if r["minutes"] == args.minutes]
+    if args.table and args.sitting is not None:
+        rows = [r for r in rows if r.get("sitting") == args.sitting]
     if args.minutes is None:
         args.minutes = 15.0
     if not args.table:
         row = run(args)
+        rows = json.loads(results.read_text()) if results.is_file() else []  # as it is now, not as it was
         rows.append(row)
         RESULTS.mkdir(parents=True, exist_ok=True)
         results.write_text(json.dumps(rows, indent=2) + "\n")
