@@ -126,24 +126,25 @@ def main() -> None:
     parser.add_argument("--sitting", default=None, help="tag of rows run back to back (with --table: only those)")
     args = parser.parse_args()
     results = RESULTS / args.results
-    rows = json.loads(results.read_text()) if results.is_file() else []
-    if args.table and args.minutes is not None:
-        rows = [r for r in rows if r["minutes"] == args.minutes]
-    if args.table and args.sitting is not None:
-        rows = [r for r in rows if r.get("sitting") == args.sitting]
+
+    def read() -> list[dict[str, object]]:
+        return json.loads(results.read_text()) if results.is_file() else []
+
+    if args.table:
+        rows = [r for r in read() if (args.minutes is None or r["minutes"] == args.minutes)
+                and (args.sitting is None or r.get("sitting") == args.sitting)]
+        print(table(rows))
+        return
     if args.minutes is None:
         args.minutes = 15.0
-    if not args.table:
-        row = run(args)
-        rows = json.loads(results.read_text()) if results.is_file() else []  # as it is now, not as it was
-        rows.append(row)
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        results.write_text(json.dumps(rows, indent=2) + "\n")
-        base = row["baselines"]
-        print(f"appended a row to {results}: MSE {row['mse']:.2f} (copy_last {base['copy_last']['mse']:.2f}, "
-              f"zeros {base['zeros']['mse']:.2f})")
+    row = run(args)
+    rows = [*read(), row]  # the file as it is now: other runs may have appended since this one started
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(rows, indent=2) + "\n")
+    base = row["baselines"]
+    print(f"appended a row to {results}: MSE {row['mse']:.2f} (copy_last {base['copy_last']['mse']:.2f}, "
+          f"zeros {base['zeros']['mse']:.2f})")
     print(table(rows))
-
 
 if __name__ == "__main__":
     main()
