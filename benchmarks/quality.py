@@ -146,5 +146,6 @@ def main() -> None:
           f"zeros {base['zeros']['mse']:.2f})")
     print(table(rows))
 
+
 if __name__ == "__main__":
     main()
