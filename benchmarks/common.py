@@ -41,7 +41,7 @@ def train_flops_per_sequence(model, config, n: int = 2) -> float:  # noqa: ANN00
     from torch.utils.flop_counter import FlopCounterMode
 
     from odevideo.data.moving_mnist import MovingMNIST
-    from odevideo.train.module import objective_loss
+    from odevideo.losses import objective_loss
 
     d, tc = config.data, config.train
     frames = MovingMNIST("train", digits=d.digits, size=d.size, n_frames=d.n_frames).batch(range(n))["frames"]

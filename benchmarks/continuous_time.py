@@ -20,8 +20,8 @@ import time
 import torch
 from common import command, machine, write
 
+from odevideo.inference import load_checkpoint
 from odevideo.tasks import TASKS, TIME_BASELINES, evaluate_task, task_data
-from odevideo.train.checkpoint import load_checkpoint
 
 
 def main() -> None:
@@ -71,7 +71,7 @@ def slow_motion(models: dict, args: argparse.Namespace) -> object:
     from common import RESULTS
 
     from odevideo.data.moving_mnist import MovingMNIST
-    from odevideo.evaluate import generate
+    from odevideo.inference import generate
     from odevideo.tasks import time_baseline
     from odevideo.visualize import side_by_side, write_frames
 

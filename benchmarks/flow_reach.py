@@ -20,8 +20,7 @@ from common import command, machine, write
 from quality import test_file
 
 from odevideo.data.moving_mnist import as_float_frames, load_standard
-from odevideo.evaluate import generate
-from odevideo.train.checkpoint import load_checkpoint
+from odevideo.inference import generate, load_checkpoint
 
 
 def centre_of_mass(frames: torch.Tensor) -> torch.Tensor:

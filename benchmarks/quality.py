@@ -27,9 +27,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from odevideo.config import load_config
 from odevideo.data.moving_mnist import load_standard, save_standard
-from odevideo.evaluate import evaluate, generate, load_test_sequences
-from odevideo.train.checkpoint import load_checkpoint
-from odevideo.train.run import train
+from odevideo.evaluation import evaluate, load_test_sequences
+from odevideo.inference import generate, load_checkpoint
+from odevideo.training.run import train
 
 ROOT = Path(__file__).resolve().parent
 TABLE_KEYS = ("model", "objective", "digits", "minutes", "params", "mse", "mae", "ssim", "psnr",

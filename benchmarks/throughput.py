@@ -27,8 +27,8 @@ from common import command, machine, train_flops_per_sequence, write
 
 from odevideo.config import load_config
 from odevideo.data.moving_mnist import MovingMNIST, as_float_frames
+from odevideo.losses import objective_loss
 from odevideo.models import build_model
-from odevideo.train.module import objective_loss
 
 VARIANTS = ("eager", "channels_last", "bf16", "compile")
 

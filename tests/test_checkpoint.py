@@ -4,12 +4,11 @@ import pytest
 import torch
 
 from odevideo.errors import CheckpointError
+from odevideo.inference import load_checkpoint, save_checkpoint
 from odevideo.models import build_model
-from odevideo.train.checkpoint import load_checkpoint, save_checkpoint
-from tests.test_model import tiny_config
 
 
-def test_round_trip_gives_identical_outputs(tmp_path):
+def test_round_trip_gives_identical_outputs(tiny_config, tmp_path):
     config = tiny_config(latent="spatial")
     model = build_model(config).eval()
     path = save_checkpoint(tmp_path / "run" / "checkpoints" / "best.safetensors", model, config, step=12,
@@ -23,7 +22,7 @@ def test_round_trip_gives_identical_outputs(tmp_path):
     assert not any(p.name.endswith(".tmp") for p in path.parent.iterdir())
 
 
-def test_corrupt_truncated_and_foreign_files_are_refused(tmp_path):
+def test_corrupt_truncated_and_foreign_files_are_refused(tiny_config, tmp_path):
     config = tiny_config()
     path = save_checkpoint(tmp_path / "a.safetensors", build_model(config), config, step=0)
     data = path.read_bytes()

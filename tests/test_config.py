@@ -1,17 +1,21 @@
-"""Configs: every shipped file loads, overrides apply, unknown keys and bad values are refused."""
+"""Configs: every shipped file loads and builds the recorded model, overrides apply, unknown keys, bad values
+and combinations that cannot work are refused, old checkpoints' configs are upgraded."""
 
 import pytest
 
-from odevideo.config import SHIPPED_CONFIGS, Config, load_config
+from odevideo.config import SHIPPED_CONFIGS, Config, load_config, upgrade_legacy
 from odevideo.errors import ConfigError
-from odevideo.models import build_model
+from odevideo.models import MODELS, build_model
+from odevideo.options import field_docs
+
+# Parameter counts of the shipped configs' models (the 30-minute rows of docs/benchmarks.md name 131,104).
+PARAMETERS = {"demo": 116_944, "mmnist1": 131_104, "mmnist2": 131_104}
 
 
 @pytest.mark.parametrize("name", SHIPPED_CONFIGS)
-def test_every_shipped_config_loads_and_builds(name):
-    config = load_config(name)
-    model = build_model(config)
-    assert sum(p.numel() for p in model.parameters()) > 0
+def test_every_shipped_config_loads_and_builds_its_recorded_model(name):
+    model = build_model(load_config(name))
+    assert sum(p.numel() for p in model.parameters()) == PARAMETERS[name]
 
 
 def test_overrides_parse_yaml_values():
@@ -21,11 +25,19 @@ def test_overrides_parse_yaml_values():
     assert config.solver.step_size is None and config.data.mnist_dir == "/tmp/x"
 
 
+def test_another_model_kind_starts_from_its_own_defaults():
+    config = load_config("mmnist2", ["model.kind=convlstm", "model.hidden=32", "data.irregular=0"])
+    assert config.model == MODELS["convlstm"].config(hidden=32)
+    with pytest.raises(ConfigError, match=r"unknown config key.*model.width"):
+        load_config("mmnist2", ["model.kind=convlstm", "model.width=32", "data.irregular=0"])
+
+
 def test_yaml_round_trip(tmp_path):
-    config = load_config("mmnist2", ["train.seed=7"])
-    path = tmp_path / "c.yaml"
-    path.write_text(config.to_yaml())
-    assert load_config(path) == config
+    for overrides in (["train.seed=7"], ["model.kind=latent_rnn", "data.irregular=0"]):
+        config = load_config("mmnist2", overrides)
+        path = tmp_path / "c.yaml"
+        path.write_text(config.to_yaml())
+        assert load_config(path) == config
 
 
 @pytest.mark.parametrize("overrides,match", [
@@ -36,10 +48,17 @@ def test_yaml_round_trip(tmp_path):
     (["data.n_context=30"], "n_context"),
     (["train.lr"], "key=value"),
     (["data.batch_size=0"], "batch_size"),
+    (["model.kind=gan"], "model.kind='gan' is not one of"),
+    (["model.warp_source=previous"], "only model.output=warp does"),  # the demo's output is direct
+    (["model.kind=convlstm"], "cannot read irregular times"),  # mmnist-like irregular data below
+    (["model.kind=latent_rnn", "data.irregular=0.5"], "cannot read irregular times"),
+    (["model.kind=convlstm", "model.kernel=4"], "must be odd"),
+    (["train.precision=fp8"], "train.precision"),
 ])
-def test_bad_overrides_are_refused(overrides, match):
+def test_bad_values_and_impossible_combinations_are_refused(overrides, match):
     with pytest.raises(ConfigError, match=match):
-        load_config("demo", overrides)
+        load_config("demo", ["data.irregular=0.5", *overrides] if overrides == ["model.kind=convlstm"]
+                    else overrides)
 
 
 def test_unknown_file_and_bad_yaml(tmp_path):
@@ -49,7 +68,11 @@ def test_unknown_file_and_bad_yaml(tmp_path):
     bad.write_text("train: [1, 2\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(bad)
-    assert Config.from_dict({}) == Config()
+
+
+def test_an_empty_config_is_the_defaults():
+    config = Config.from_dict({})
+    assert config == Config() and config.model.kind == "latent_ode" and config.train.precision == "auto"
 
 
 def test_values_are_coerced_to_their_field_types_or_refused():
@@ -57,6 +80,32 @@ def test_values_are_coerced_to_their_field_types_or_refused():
                                   "model.variational=true"])
     assert config.train.lr == 3e-4 and isinstance(config.train.max_steps, int)
     assert config.train.max_minutes == 2.0 and config.model.variational is True
-    for bad in ("train.max_steps=abc", "train.max_steps=1.5", "model.variational=maybe", "train.lr=[1]"):
-        with pytest.raises(ConfigError, match=bad.split("=")[0]):
-            load_config("demo", [bad])
+
+
+@pytest.mark.parametrize("bad", ["train.max_steps=abc", "train.max_steps=1.5", "model.variational=maybe",
+                                 "train.lr=[1]", "train.accelerator=[1]"])
+def test_values_of_the_wrong_type_are_refused(bad):
+    with pytest.raises(ConfigError, match=bad.split("=")[0]):
+        load_config("demo", [bad])
+
+
+@pytest.mark.parametrize("section", ["data", "model", "solver", "train"])
+def test_every_field_is_documented_and_shown(section):
+    config = load_config("mmnist1")
+    docs = field_docs(type(getattr(config, section)))
+    text = config.describe()
+    for name in vars(getattr(config, section)):
+        assert docs.get(name), f"{section}.{name} has no documentation"
+        assert f"\n  {name}: " in text
+
+
+def test_a_0_1_config_is_upgraded_and_one_with_a_removed_option_is_refused():
+    old = load_config("mmnist2").to_dict()
+    old["model"].update(channels=1, aggregator="gru", skip=False, field="conv")
+    old["train"]["flow_loss"] = 0.0
+    assert Config.from_dict(upgrade_legacy(old)) == load_config("mmnist2")
+    convlstm = {"model": {"kind": "convlstm", "patch": 4, "width": 32, "depth": 2, "latent": "spatial",
+                          "output": "direct", "warp_source": "previous", "channels": 1}}
+    assert Config.from_dict(upgrade_legacy(convlstm)).model == MODELS["convlstm"].config(hidden=32, layers=2)
+    with pytest.raises(ConfigError, match="model.skip was removed.*51a0096"):
+        upgrade_legacy({"model": {"skip": True}})

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_model import tiny_config
 
 from odevideo.errors import DataError, SolverError
-from odevideo.evaluate import generate
+from odevideo.inference import generate
 from odevideo.models import build_model
 
 
@@ -18,7 +17,7 @@ def irregular_times(generator: torch.Generator, b: int, m: int, start: float, sp
 
 
 @pytest.mark.parametrize("latent", ["spatial", "vector"])
-def test_querying_the_context_times_reproduces_the_reconstruction_path(latent):
+def test_querying_the_context_times_reproduces_the_reconstruction_path(tiny_config, latent):
     torch.manual_seed(0)
     model = build_model(tiny_config(latent=latent))
     frames = torch.rand(3, 5, 1, 32, 32)
@@ -32,7 +31,7 @@ def test_querying_the_context_times_reproduces_the_reconstruction_path(latent):
 
 @pytest.mark.parametrize("extra", [{"latent": "spatial"}, {"latent": "vector"}, {"output": "warp"},
                                    {"output": "warp", "warp_source": "previous"}, {"variational": True}])
-def test_per_sample_times_in_one_batch_equal_a_loop_over_samples(extra):
+def test_per_sample_times_in_one_batch_equal_a_loop_over_samples(tiny_config, extra):
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(1)
     model = build_model(tiny_config(**extra))
@@ -47,7 +46,7 @@ def test_per_sample_times_in_one_batch_equal_a_loop_over_samples(extra):
         assert torch.allclose(batched.z_traj[i], single.z_traj[0], atol=1e-5)
 
 
-def test_warp_from_the_previous_context_frame_picks_the_latest_one_at_or_before_each_query():
+def test_warp_from_the_previous_context_frame_picks_the_latest_one_at_or_before_each_query(tiny_config):
     model = build_model(tiny_config(output="warp", warp_source="previous"))
     frames = torch.arange(2 * 3, dtype=torch.float32).view(2, 3, 1, 1, 1).expand(-1, -1, 1, 32, 32)
     t_ctx = torch.tensor([[0.0, 2.0, 4.0], [1.0, 1.5, 6.0]])
@@ -62,7 +61,7 @@ def test_warp_from_the_previous_context_frame_picks_the_latest_one_at_or_before_
     assert out.logits.shape == (2, 6, 1, 32, 32) and out.flow.shape == (2, 6, 2, 32, 32)
 
 
-def test_shared_times_and_per_sample_copies_of_them_agree():
+def test_shared_times_and_per_sample_copies_of_them_agree(tiny_config):
     model = build_model(tiny_config())
     frames = torch.rand(2, 4, 1, 32, 32)
     t_ctx, t_query = torch.tensor([0.0, 0.5, 2.0, 3.0]), torch.tensor([1.5, 3.25, 6.0])
@@ -71,7 +70,7 @@ def test_shared_times_and_per_sample_copies_of_them_agree():
     assert torch.equal(shared.frames, per_sample.frames)
 
 
-def test_the_model_tells_irregular_context_spacing_apart():
+def test_the_model_tells_irregular_context_spacing_apart(tiny_config):
     torch.manual_seed(0)
     model = build_model(tiny_config())
     frames = torch.rand(1, 4, 1, 32, 32)
@@ -81,8 +80,8 @@ def test_the_model_tells_irregular_context_spacing_apart():
 
 
 @pytest.mark.parametrize("kind", ["latent_rnn", "convlstm"])
-def test_discrete_models_accept_per_sample_grids(kind):
-    model = build_model(tiny_config(kind=kind))
+def test_discrete_models_accept_per_sample_grids(tiny_config, kind):
+    model = build_model(tiny_config(kind))
     frames = torch.rand(2, 3, 1, 32, 32)
     t_ctx = torch.tensor([[0.0, 1.0, 2.0], [5.0, 6.0, 7.0]])
     t_query = torch.tensor([[3.0, 4.0], [8.0, 10.0]])
@@ -105,7 +104,7 @@ def test_discrete_models_accept_per_sample_grids(kind):
     ([[0.0, 1.0, 2.0]] * 3, [3.0], SolverError, r"\(T,\) or \(B=2, T\)"),
     ([0.0, 1.0], [3.0], DataError, "3 context frames but 2 context times"),
 ])
-def test_bad_times_are_refused_with_clear_errors(t_ctx, t_query, error, match):
+def test_bad_times_are_refused_with_clear_errors(tiny_config, t_ctx, t_query, error, match):
     model = build_model(tiny_config())
     with pytest.raises(error, match=match):
         generate(model, torch.rand(2, 3, 1, 32, 32), t_ctx, t_query)

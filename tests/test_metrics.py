@@ -1,4 +1,4 @@
-"""Metrics against hand-computed values and skimage."""
+"""Metrics against hand-computed values and skimage, in both SSIM conventions; evaluation end to end."""
 
 import math
 
@@ -8,9 +8,8 @@ import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from odevideo import metrics
-from odevideo.evaluate import baseline, evaluate
+from odevideo.evaluation import BASELINES, baseline, evaluate
 from odevideo.models import build_model
-from tests.test_model import tiny_config
 
 
 def test_mse_mae_by_hand():
@@ -34,44 +33,73 @@ def test_psnr_is_averaged_per_frame_not_from_the_mean_mse():
     assert metrics.psnr(target, target)[0, 0] == metrics.PSNR_CAP
 
 
-def test_psnr_and_ssim_match_skimage():
+def noisy_pair(channels: int = 1) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
-    target = rng.random((2, 3, 1, 32, 32)).astype(np.float32)
+    target = rng.random((2, 3, channels, 32, 32)).astype(np.float32)
     pred = np.clip(target + rng.normal(0, 0.1, target.shape), 0, 1).astype(np.float32)
-    ours_ssim = metrics.ssim(torch.from_numpy(pred), torch.from_numpy(target)).numpy()
-    ours_psnr = metrics.psnr(torch.from_numpy(pred), torch.from_numpy(target)).numpy()
+    return pred, target
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_psnr_and_both_ssim_conventions_match_skimage(channels):
+    pred, target = noisy_pair(channels)
+    ours = metrics.frame_metrics(torch.from_numpy(pred), torch.from_numpy(target))
     for b in range(2):
         for t in range(3):
-            ref = structural_similarity(pred[b, t, 0], target[b, t, 0], gaussian_weights=True, sigma=1.5,
-                                        use_sample_covariance=False, data_range=1.0)
-            assert ours_ssim[b, t] == pytest.approx(ref, abs=1e-5)
-            assert ours_psnr[b, t] == pytest.approx(
-                peak_signal_noise_ratio(target[b, t, 0], pred[b, t, 0], data_range=1.0), abs=1e-4)
+            x, y = np.moveaxis(pred[b, t], 0, -1), np.moveaxis(target[b, t], 0, -1)  # (H, W, C)
+            ref = structural_similarity(x, y, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                        data_range=1.0, channel_axis=-1)
+            assert float(ours["ssim"][b, t]) == pytest.approx(ref, abs=1e-5)
+            ref = structural_similarity(x, y, win_size=7, data_range=2.0, channel_axis=-1)  # OpenSTL's call
+            assert float(ours["ssim_openstl"][b, t]) == pytest.approx(ref, abs=1e-5)
+            assert float(ours["psnr"][b, t]) == pytest.approx(peak_signal_noise_ratio(y, x, data_range=1.0),
+                                                              abs=1e-4)
 
 
-def test_ssim_of_identical_frames_is_one():
+def test_frame_metrics_agree_with_each_metric_alone():
+    pred, target = (torch.from_numpy(a) for a in noisy_pair())
+    together = metrics.frame_metrics(pred, target)
+    assert set(together) == set(metrics.METRIC_NAMES) == set(metrics.CONVENTIONS)
+    for name, fn in (("mse", metrics.mse), ("mae", metrics.mae), ("mse_per_pixel", metrics.mse_per_pixel),
+                     ("psnr", metrics.psnr), ("ssim", metrics.ssim), ("ssim_openstl", metrics.ssim_openstl)):
+        torch.testing.assert_close(together[name], fn(pred, target))
+
+
+@pytest.mark.parametrize("fn", [metrics.ssim, metrics.ssim_openstl])
+def test_ssim_of_identical_frames_is_one_and_drops_with_noise(fn):
     x = torch.rand(1, 2, 1, 16, 16)
-    torch.testing.assert_close(metrics.ssim(x, x), torch.ones(1, 2))
+    torch.testing.assert_close(fn(x, x), torch.ones(1, 2))
+    assert (fn(x, (x + 0.2 * torch.randn_like(x)).clamp(0, 1)) < 0.9).all()
+
+
+def test_ssim_keeps_float32_precision_on_flat_bright_frames():
+    # a mean of 1 and a tiny difference: E[x^2] - E[x]^2 would cancel to noise in float32 without centring
+    x = torch.full((1, 1, 1, 16, 16), 0.999)
+    y = x.clone()
+    y[..., 8, 8] = 1.0
+    ref = structural_similarity(y[0, 0, 0].double().numpy(), x[0, 0, 0].double().numpy(), win_size=7,
+                                data_range=2.0)
+    assert float(metrics.ssim_openstl(y, x)) == pytest.approx(ref, abs=1e-6)
 
 
 def test_baselines():
     ctx = torch.rand(2, 3, 1, 8, 8)
     torch.testing.assert_close(baseline("copy_last", ctx, 4), ctx[:, 2:3].expand(-1, 4, -1, -1, -1))
     assert float(baseline("zeros", ctx, 4).abs().sum()) == 0.0
+    with pytest.raises(ValueError, match="unknown baseline"):
+        baseline("mean", ctx, 4)
 
 
-def test_evaluate_reports_model_and_baselines_on_the_same_sequences():
+def test_evaluate_reports_model_and_baselines_on_the_same_sequences(tiny_config):
     model = build_model(tiny_config())
     seqs = np.random.default_rng(0).integers(0, 256, (5, 7, 1, 32, 32), dtype=np.uint8)
     res = evaluate(model, seqs, n_context=4, n_future=3, batch_size=2)
-    assert res["n_sequences"] == 5
-    for key in ("mse", "mse_per_pixel", "mae", "psnr", "ssim"):
-        assert len(res["per_step"][key]) == 3
-        assert res["per_step"][key] == pytest.approx([v for v in res["per_step"][key]])
-        for b in ("copy_last", "zeros"):
-            assert key in res["baselines"][b]
     target = torch.from_numpy(seqs[:, 4:7]).float() / 255
-    zeros_mse = float(target.pow(2).flatten(2).sum(-1).mean())
-    assert res["baselines"]["zeros"]["mse"] == pytest.approx(zeros_mse, rel=1e-5)
-    assert res["mse"] == pytest.approx(np.mean(res["per_step"]["mse"]), rel=1e-6)
-    assert res["conventions"]["ssim"]["window"] == 11
+    assert res["n_sequences"] == 5 and set(res["baselines"]) == set(BASELINES)
+    for key in metrics.METRIC_NAMES:
+        assert len(res["per_step"][key]) == 3
+        assert res[key] == pytest.approx(np.mean(res["per_step"][key]), rel=1e-6)
+        zeros = metrics.frame_metrics(torch.zeros_like(target), target)[key]
+        assert res["baselines"]["zeros"][key] == pytest.approx(float(zeros.double().mean()), rel=1e-5)
+    assert res["conventions"]["ssim"]["window"] == 11 and res["conventions"]["ssim_openstl"]["data_range"] == 2.0
+    assert res["seconds"]["generate"] > 0 and res["seconds"]["metrics"] > 0

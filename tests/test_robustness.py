@@ -16,16 +16,15 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import odevideo.train.module as module_mod
+import odevideo.training.module as module_mod
 from odevideo.errors import CheckpointError, SolverError
-from odevideo.train.run import train, trainer_checkpoints
-from tests.test_cli import TINY
-from tests.test_model import tiny_config
+from odevideo.training.run import train, trainer_checkpoints
+from tests.conftest import TINY_CLI
 
 
 def train_cmd(run_dir: Path, *extra: str, steps: int = 40) -> list[str]:
-    return [sys.executable, "-m", "odevideo.cli", "train", "--config", "demo", *TINY, "--set", "train.val_every=2",
-            "--max-steps", str(steps), "--seed", "3", "--run-dir", str(run_dir), "--no-progress", *extra]
+    return [sys.executable, "-m", "odevideo.cli", "train", "--config", "demo", *TINY_CLI, "--set",
+            "train.val_every=2", "--max-steps", str(steps), "--seed", "3", "--out", str(run_dir), "--quiet", *extra]
 
 
 def wait_for_checkpoint(proc: subprocess.Popen, run_dir: Path, step: int, timeout: float = 120.0) -> int:
@@ -47,6 +46,7 @@ def assert_same_weights(a: Path, b: Path) -> None:
         assert torch.equal(wa[key], wb[key]), key
 
 
+@pytest.mark.slow
 def test_kill_9_mid_run_then_resume_ends_with_the_same_weights_bit_for_bit(tmp_path):
     ref = subprocess.run(train_cmd(tmp_path / "ref"), capture_output=True, text=True, timeout=600)
     assert ref.returncode == 0, ref.stderr
@@ -71,7 +71,7 @@ def test_kill_9_mid_run_then_resume_ends_with_the_same_weights_bit_for_bit(tmp_p
     assert (run / "checkpoints" / f"trainer-step{step + 1}.ckpt.damaged").is_file()
 
 
-def test_a_malicious_trainer_checkpoint_is_refused_without_running_its_payload(tmp_path):
+def test_a_malicious_trainer_checkpoint_is_refused_without_running_its_payload(tiny_config, tmp_path):
     marker = tmp_path / "pwned"
 
     class Payload:
@@ -127,7 +127,7 @@ class Snapshots(L.Callback):
                              not tensors_equal(opt, self._moments(trainer))))
 
 
-def test_failed_steps_are_skipped_leaving_parameters_and_optimizer_state_untouched(tmp_path, monkeypatch):
+def test_failed_steps_are_skipped_leaving_parameters_and_optimizer_state_untouched(tiny_config, tmp_path, monkeypatch):
     real = module_mod.objective_loss
     calls = []
 
@@ -155,7 +155,7 @@ def test_failed_steps_are_skipped_leaving_parameters_and_optimizer_state_untouch
         assert params_changed == opt_changed == (i not in failed), i
 
 
-def test_on_failure_stop_raises_naming_the_step_and_leaves_a_checkpoint(tmp_path):
+def test_on_failure_stop_raises_naming_the_step_and_leaves_a_checkpoint(tiny_config, tmp_path):
     config = tiny_config()
     config.data.batch_size, config.data.val_size = 2, 4
     config.train.max_steps, config.train.on_failure = 5, "stop"
@@ -166,7 +166,7 @@ def test_on_failure_stop_raises_naming_the_step_and_leaves_a_checkpoint(tmp_path
     assert (tmp_path / "run/checkpoints/last.safetensors").is_file() and trainer_checkpoints(tmp_path / "run")
 
 
-def test_skipping_gives_up_after_ten_failures_in_a_row(tmp_path):
+def test_skipping_gives_up_after_ten_failures_in_a_row(tiny_config, tmp_path):
     config = tiny_config()
     config.data.batch_size, config.data.val_size = 2, 4
     config.train.max_steps = 50
@@ -175,6 +175,7 @@ def test_skipping_gives_up_after_ten_failures_in_a_row(tmp_path):
         train(config, tmp_path / "run", progress=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_stops_after_a_step_with_a_checkpoint_and_resume_goes_on(tmp_path, sig):
     run = tmp_path / "run"
@@ -196,6 +197,7 @@ def test_a_signal_stops_after_a_step_with_a_checkpoint_and_resume_goes_on(tmp_pa
     assert f"trained {stopped + 2} steps" in resumed.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not built in")
 def test_two_ddp_processes_match_one_process_with_the_same_global_batch(tmp_path):
     common = ["--set", "train.warmup_steps=0", "--set", "train.val_every=4"]
@@ -213,6 +215,7 @@ def test_two_ddp_processes_match_one_process_with_the_same_global_batch(tmp_path
         torch.testing.assert_close(wb[key], wa[key], rtol=0, atol=1e-5, msg=key)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not built in")
 def test_a_failure_in_one_ddp_process_is_skipped_by_all_without_hanging(tmp_path):
     # sitecustomize runs in every Python process that has it on its path: here it breaks the third training
@@ -220,7 +223,7 @@ def test_a_failure_in_one_ddp_process_is_skipped_by_all_without_hanging(tmp_path
     (tmp_path / "sitecustomize.py").write_text(
         "import os\n"
         "if os.environ.get('LOCAL_RANK') == '1':\n"
-        "    import odevideo.train.module as m\n"
+        "    import odevideo.training.module as m\n"
         "    from odevideo.errors import SolverError\n"
         "    real, calls = m.objective_loss, []\n"
         "    def flaky(*args, **kwargs):\n"

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from odevideo.errors import SolverError
-from odevideo.ode import ConvField, MLPField, solve
+from odevideo.ode import ConvField, MLPField, SolverConfig, solve
 
 
 class Linear(nn.Module):
@@ -58,6 +58,39 @@ def test_rk4_converges_with_fourth_order():
     assert 3.7 < slope < 4.3
 
 
+def test_per_sample_times_and_starts_match_the_exact_solution():
+    k = torch.tensor([[-0.7]], dtype=torch.float64)
+    z0 = torch.tensor([[1.0], [2.0], [-3.0]], dtype=torch.float64)
+    t = torch.tensor([[0.0, 0.5, 1.3], [2.0, 2.25, 4.0], [0.1, 3.0, 3.5]], dtype=torch.float64)  # (B, T)
+    t0 = torch.tensor([0.0, 1.0, 0.1], dtype=torch.float64)  # sample 1 starts before its first output time
+    for kw in ({"method": "rk4", "step_size": 0.01}, {"method": "dopri5", "rtol": 1e-9, "atol": 1e-10}):
+        sol = solve(Linear(k), z0, t, t0=t0, **kw)
+        exact = z0[:, None, :] * torch.exp(-0.7 * (t - t0[:, None]))[..., None]  # (B, T, 1)
+        torch.testing.assert_close(sol.z, exact, atol=1e-7, rtol=0)
+
+
+def test_fixed_step_states_do_not_depend_on_the_other_requested_times():
+    field = MLPField(dim=3, hidden=8, layers=2)
+    z0 = torch.randn(2, 3)
+    full = solve(field, z0, torch.tensor([[0.0, 0.3, 1.7, 4.0], [1.0, 1.5, 2.0, 9.0]]), method="rk4",
+                 step_size=0.5)
+    part = solve(field, z0, torch.tensor([[0.0, 1.7], [1.0, 2.0]]), method="rk4", step_size=0.5)
+    torch.testing.assert_close(part.z, full.z[:, [0, 2]], atol=1e-6, rtol=1e-5)
+
+
+def test_output_times_before_t0_are_refused():
+    with pytest.raises(SolverError, match=">= its sample's t0"):
+        solve(MLPField(2), torch.zeros(2, 2), torch.tensor([0.0, 1.0]), t0=torch.tensor([0.0, 0.5]))
+
+
+def test_the_defaults_of_solve_are_those_of_solver_config():
+    import inspect
+
+    params = inspect.signature(solve).parameters
+    for name, value in vars(SolverConfig()).items():
+        assert params[name].default == value, name
+
+
 def test_batch_first_layout_for_spatial_states():
     field = ConvField(dim=3, hidden=4, layers=1)
     z0 = torch.randn(2, 3, 5, 5)
@@ -104,14 +137,15 @@ def test_max_nfe_stops_the_solve_with_a_typed_error():
 
 
 @pytest.mark.parametrize("t,match", [([0.0, 1.0, 1.0], "strictly increasing"), ([0.0, 2.0, 1.0], "strictly"),
-                                     ([0.0, float("nan")], "NaN"), ([[0.0, 1.0]], "1-D")])
+                                     ([0.0, float("nan")], "NaN"), ([[[0.0, 1.0]]], r"\(T,\) or \(B=1, T\)"),
+                                     ([[0.0, 1.0], [0.0, 2.0]], r"\(B=1, T\)")])
 def test_bad_times_are_refused(t, match):
     with pytest.raises(SolverError, match=match):
         solve(MLPField(2), torch.zeros(1, 2), torch.tensor(t), method="rk4")
 
 
 def test_bad_options_are_refused():
-    with pytest.raises(SolverError, match="unknown solver method"):
+    with pytest.raises(SolverError, match="method=.magic. is not one of"):
         solve(MLPField(2), torch.zeros(1, 2), torch.tensor([0.0, 1.0]), method="magic")
     with pytest.raises(SolverError, match="step_size"):
         solve(MLPField(2), torch.zeros(1, 2), torch.tensor([0.0, 1.0]), method="rk4", step_size=-1.0)

@@ -1,30 +1,65 @@
-"""Training: the time budget stops a run and anneals the learning rate; the run directory is complete."""
+"""Training: the time budget, the learning-rate schedule, the progress bar's limit, precision, irregular data."""
 
+import math
+
+import lightning as L
 import pytest
 import torch
 
-from odevideo.train.checkpoint import load_checkpoint
-from odevideo.train.module import TimeBudget, VideoODEModule, objective_loss
-from odevideo.train.run import train
-from tests.test_model import tiny_config
+from odevideo.inference import load_checkpoint
+from odevideo.training import run as run_mod
+from odevideo.training.module import TimeBudget, VideoModule
+from odevideo.training.run import BudgetProgress, resolve_precision, train
+
+
+class Tick(L.Callback):
+    """A fake clock for TimeBudget: one second passes per training step."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def on_train_batch_end(self, *args: object) -> None:
+        self.now += 1.0
 
 
 @pytest.mark.parametrize("clock", ["wall", "process"])
-def test_time_budget_stops_training_before_max_steps(tmp_path, clock):
+def test_the_time_budget_stops_training_when_it_is_spent(tiny_config, tmp_path, monkeypatch, clock):
+    tick = Tick()
+    monkeypatch.setattr(TimeBudget, "_now", lambda self: tick.now)
     config = tiny_config()
-    config.data.batch_size, config.data.val_size = 2, 4
-    config.train.max_steps, config.train.max_minutes, config.train.clock = 100_000, 0.03, clock
-    config.train.val_every = 50
-    result = train(config, tmp_path / "run", progress=False)
-    assert 0 < result.steps < 100_000
-    assert result.best.is_file() and result.last.is_file()
-    assert load_checkpoint(result.last).step == result.steps
+    config.train.max_steps, config.train.max_minutes, config.train.clock = 1000, 0.1, clock  # 6 fake seconds
+    result = train(config, tmp_path / "run", progress=False, callbacks=[tick])
+    assert result.steps == 6
+    assert load_checkpoint(result.last).step == 6 and result.best.is_file()
 
 
-def test_budget_fraction_drives_the_cosine_schedule(monkeypatch):
+def schedule(config, steps: int) -> list[float]:
+    """The learning rates of the first ``steps`` optimizer steps."""
+    module = VideoModule(config)
+    opt_and_sched = module.configure_optimizers()
+    opt, sched = opt_and_sched["optimizer"], opt_and_sched["lr_scheduler"]["scheduler"]
+    rates = []
+    for _ in range(steps):
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return rates
+
+
+def test_the_learning_rate_warms_up_linearly_then_follows_a_cosine_to_zero(tiny_config):
     config = tiny_config()
-    config.train.warmup_steps, config.train.max_steps = 0, 1000
-    module = VideoODEModule(config)
+    config.train.lr, config.train.warmup_steps, config.train.max_steps, config.train.max_minutes = 1.0, 4, 14, None
+    rates = schedule(config, 15)
+    assert rates[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    cosine = [0.5 * (1 + math.cos(math.pi * (s - 4) / 10)) for s in range(4, 15)]
+    assert rates[4:] == pytest.approx(cosine)
+    assert rates[-1] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_with_a_time_budget_the_cosine_follows_the_clock(tiny_config, monkeypatch):
+    config = tiny_config()
+    config.train.lr, config.train.warmup_steps, config.train.max_steps = 1.0, 0, 1000
+    module = VideoModule(config)
     budget = TimeBudget(minutes=1.0)
     now = [100.0]
     monkeypatch.setattr(budget, "_now", lambda: now[0])
@@ -34,34 +69,62 @@ def test_budget_fraction_drives_the_cosine_schedule(monkeypatch):
         callbacks = [budget]
 
     module._trainer = FakeTrainer()
-    assert module.budget_used(10) == pytest.approx(0.01)  # steps lead while little time has passed
+    opt_and_sched = module.configure_optimizers()
+    lr_at = opt_and_sched["lr_scheduler"]["scheduler"].lr_lambdas[0]
+    assert lr_at(10) == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.01)))  # steps lead while little time passed
     now[0] += 30.0
-    assert module.budget_used(10) == pytest.approx(0.5)  # then time does
+    assert lr_at(10) == pytest.approx(0.5)  # half the minute: half way down the cosine
     now[0] += 60.0
-    assert module.budget_used(10) == 1.0
-    budget.spent_before = 0.0
+    assert lr_at(10) == pytest.approx(0.0, abs=1e-12)
     assert budget.state_dict()["spent"] == pytest.approx(90.0)
 
 
-@pytest.mark.parametrize("objective", ["prediction", "reconstruction"])
-def test_objective_sorts_interleaved_irregular_targets_per_sample(objective):
-    torch.manual_seed(0)
-    model = VideoODEModule(tiny_config()).model.eval()
-    frames = torch.rand(2, 5, 1, 32, 32)
-    times = torch.tensor([[0.0, 0.5, 2.0, 1.0, 3.5], [0.0, 1.5, 1.75, 0.25, 2.5]])  # targets interleave
-    loss, _, out, target = objective_loss(model, frames, times, n_context=3, objective=objective, loss="mse",
-                                          kl_weight=0.0)
-    n_query = 3 if objective == "reconstruction" else 5
-    for i in range(2):
-        order = times[i, :n_query].argsort()
-        want = model(frames[i:i + 1, :3], times[i, :3], times[i, order])
-        torch.testing.assert_close(out.logits[i], want.logits[0])
-        torch.testing.assert_close(target[i], frames[i, order])
+def test_the_progress_bar_counts_toward_the_limit_that_will_stop_the_run():
+    budget = TimeBudget(minutes=2.0)
+    budget._start, budget._now = 0.0, lambda: 30.0  # a quarter of the time spent
+
+    class FakeTrainer:
+        global_step = 100
+        callbacks = [budget]
+
+    bar = BudgetProgress(max_steps=1000)
+    assert bar._fraction(FakeTrainer()) == (0.25, "0.5 of 2 wall min")  # time leads: 25% against 10% of steps
+    FakeTrainer.global_step = 500
+    assert bar._fraction(FakeTrainer())[0] == 0.5  # now the steps lead
+    FakeTrainer.callbacks = []
+    assert bar._fraction(FakeTrainer()) == (0.5, "of 1000 steps")
 
 
-def test_training_with_irregular_sampling_runs(tmp_path):
+def test_auto_precision_takes_bf16_only_where_the_device_computes_it_natively(monkeypatch):
+    monkeypatch.setattr(run_mod, "native_bf16", lambda device: device == "cpu")
+    assert resolve_precision("auto", "cpu") == "bf16-mixed"
+    monkeypatch.setattr(run_mod, "native_bf16", lambda device: False)
+    assert resolve_precision("auto", "cpu") == "32-true"
+    assert resolve_precision("16-mixed", "cpu") == "16-mixed"
+    assert resolve_precision("auto", "mps") == "32-true"
+
+
+def test_native_bf16_reads_the_cpu_flags(monkeypatch, tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    monkeypatch.setattr(run_mod, "Path", lambda _: cpuinfo)
+    cpuinfo.write_text("model name\t: AMD EPYC\nflags\t\t: fpu avx2 avx512f\n")
+    assert not run_mod.native_bf16("cpu")
+    cpuinfo.write_text("model name\t: Intel Xeon\nflags\t\t: fpu avx2 avx512f avx512_bf16 amx_bf16\n")
+    assert run_mod.native_bf16("cpu")
+
+
+def test_the_run_records_the_precision_auto_resolved_to(tiny_config, tmp_path):
     config = tiny_config()
-    config.data.batch_size, config.data.val_size, config.data.irregular = 2, 4, 1.0
-    config.train.max_steps, config.train.val_every = 3, 3
+    config.train.precision, config.train.max_steps, config.train.max_minutes = "auto", 1, None
+    result = train(config, tmp_path / "run", progress=False)
+    assert load_checkpoint(result.last).config.train.precision == resolve_precision("auto", "auto")
+    assert f"precision: {resolve_precision('auto', 'auto')}" in (tmp_path / "run" / "config.yaml").read_text()
+
+
+def test_training_with_irregular_sampling_runs(tiny_config, tmp_path):
+    config = tiny_config()
+    config.data.irregular = 1.0
+    config.train.max_steps, config.train.max_minutes, config.train.val_every = 3, None, 3
     result = train(config, tmp_path / "run", progress=False)
     assert result.steps == 3 and result.best.is_file()
+    assert torch.isfinite(torch.tensor(result.val_mse))

@@ -21,14 +21,15 @@ _EXPORTS = {
     "read_frames": "odevideo.data.videos",
     "LatentODE": "odevideo.models", "build_model": "odevideo.models", "Generation": "odevideo.models",
     "solve": "odevideo.ode", "ODESolution": "odevideo.ode",
-    "generate": "odevideo.evaluate", "evaluate": "odevideo.evaluate", "load_test_sequences": "odevideo.evaluate",
-    "load_checkpoint": "odevideo.train.checkpoint", "save_checkpoint": "odevideo.train.checkpoint",
-    "train": "odevideo.train.run",
+    "generate": "odevideo.inference", "load_checkpoint": "odevideo.inference",
+    "save_checkpoint": "odevideo.inference",
+    "evaluate": "odevideo.evaluation", "load_test_sequences": "odevideo.evaluation",
+    "train": "odevideo.training.run",
     "comparison_grid": "odevideo.visualize", "latent_plot": "odevideo.visualize",
     "write_frames": "odevideo.visualize", "side_by_side": "odevideo.visualize",
     "run_demo": "odevideo.demo",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = sorted(_EXPORTS)  # no name here is also a submodule's: `from odevideo import evaluate` is the function
 
 
 def __getattr__(name: str) -> Any:  # lazy: `import odevideo` stays cheap, torch loads on first use

@@ -17,8 +17,14 @@ from odevideo.errors import OdevideoError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Video generation with a Neural ODE in latent space.")
+config_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Show the shipped configs.")
+app.add_typer(config_app, name="config")
 
 Checkpoint = Annotated[Path, typer.Option("--checkpoint", "-c", help="A .safetensors checkpoint or a run directory.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "--no-progress", "-q", help="No progress bars.")]
+Device = Annotated[str, typer.Option(help="auto (a GPU if there is one, else the CPU), cpu, cuda or cuda:N.")]
+ConfigName = Annotated[str, typer.Option(help="A shipped config (demo, mmnist1, mmnist2) or a YAML path.")]
+Overrides = Annotated[list[str] | None, typer.Option("--set", help="Override: section.key=value (repeatable).")]
 
 
 def _parse_times(text: str, flag: str) -> list[float]:
@@ -30,29 +36,30 @@ def _parse_times(text: str, flag: str) -> list[float]:
 
 @app.command("train")
 def train_cmd(
-    config: Annotated[str, typer.Option(help="A shipped config (demo, mmnist1, mmnist2) or a YAML path.")] = "demo",
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Override: section.key=value (repeatable).")] = None,
+    config: ConfigName = "demo",
+    set_: Overrides = None,
     max_steps: Annotated[int | None, typer.Option(help="Train exactly this many steps (train.max_steps); without "
                                                        "--max-minutes it also lifts the config's time budget, so "
                                                        "the run is step-bound and reproducible.")] = None,
     max_minutes: Annotated[float | None, typer.Option(help="Override train.max_minutes.")] = None,
     seed: Annotated[int | None, typer.Option(help="Override train.seed.")] = None,
-    run_dir: Annotated[Path | None, typer.Option(help="Run directory (default: runs/CONFIG).")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue the run in --run-dir from its last checkpoint.")] = False,
-    overwrite: Annotated[bool, typer.Option(help="Replace a run already in --run-dir.")] = False,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory (default: runs/CONFIG).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace a run already in --out.")] = False,
     mnist_dir: Annotated[Path | None, typer.Option(help="MNIST IDX files (default: built-in digits).")] = None,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     devices: Annotated[str | None, typer.Option(help="Devices per machine: N, a list 0,1 or auto "
                                                      "(train.devices); > 1 trains with DDP.")] = None,
     num_nodes: Annotated[int | None, typer.Option(help="Machines (train.num_nodes); launch with torchrun.")] = None,
     strategy: Annotated[str | None, typer.Option(help="Lightning strategy: auto, ddp, ddp_spawn, ... "
                                                       "(train.strategy).")] = None,
+    quiet: Quiet = False,
 ) -> None:
-    """Train a latent ODE; writes config.yaml, metrics.csv and checkpoints/{last,best}.safetensors.
+    """Train a model (the latent ODE or a baseline, as model.kind says); writes config.yaml, metrics.csv and
+    checkpoints/{last,best}.safetensors into --out.
 
     SIGTERM or Ctrl-C stops after the current step with a checkpoint; --resume continues exactly there."""
     from odevideo.config import load_config
-    from odevideo.train.run import train
+    from odevideo.training.run import train
 
     overrides = list(set_ or [])
     if max_steps is not None and max_minutes is None:
@@ -63,8 +70,8 @@ def train_cmd(
         if value is not None:
             overrides.append(f"{key}={value}")
     cfg = load_config(config, overrides)
-    run_dir = run_dir or Path("runs") / Path(config).stem
-    result = train(cfg, run_dir, resume=resume, overwrite=overwrite, progress=progress)
+    out = out or Path("runs") / Path(config).stem
+    result = train(cfg, out, resume=resume, overwrite=overwrite, progress=not quiet)
     if not result.main_process:
         return  # the other DDP processes stay quiet
     if result.interrupted:
@@ -92,16 +99,18 @@ def predict_cmd(
     context_times: Annotated[str | None, typer.Option(help="Times of the context frames if not 0,1,2,... "
                                                             "(irregular inputs).")] = None,
     fps: Annotated[float, typer.Option(help="Frame rate of a video output.")] = 4.0,
+    device: Device = "auto",
+    quiet: Quiet = False,
 ) -> None:
     """Generate frames from the first context frames of a clip, at any real times."""
+    from odevideo.inference import load_checkpoint
     from odevideo.predict import predict_file
-    from odevideo.train.checkpoint import load_checkpoint
 
     parsed = None if times is None else _parse_times(times, "--times")
     parsed_ctx = None if context_times is None else _parse_times(context_times, "--context-times")
     if n_future is None and horizon is None and parsed is None:
         raise OdevideoError("give --n-future N, --horizon H or --times t1,t2,...")
-    model = load_checkpoint(checkpoint).model
+    model = load_checkpoint(checkpoint, device=device).model
     path = predict_file(model, input, out, n_context=n_context, n_future=n_future, horizon=horizon, times=parsed,
                         fps_factor=fps_factor, include_context=include_context, context_times=parsed_ctx, fps=fps)
     typer.echo(f"wrote {path}")
@@ -110,30 +119,41 @@ def predict_cmd(
 @app.command("evaluate")
 def evaluate_cmd(
     checkpoint: Checkpoint,
-    out: Annotated[Path, typer.Option("--out", "-o", help="results.json to write.")] = Path("results.json"),
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="results JSON to write (default: beside the "
+                                                                  "checkpoint, NAME.results.json).")] = None,
     test_file: Annotated[Path | None, typer.Option(help="mnist_test_seq.npy layout: (T,N,H,W) uint8.")] = None,
-    digits: Annotated[int, typer.Option(help="Digits per generated test sequence.")] = 2,
+    digits: Annotated[int | None, typer.Option(help="Digits per generated test sequence (default: the "
+                                                     "checkpoint's).")] = None,
     n: Annotated[int, typer.Option("--n", help="Generated test sequences.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the generated test set.")] = 0,
-    n_context: Annotated[int, typer.Option(help="Context frames.")] = 10,
-    n_future: Annotated[int, typer.Option(help="Frames to predict.")] = 10,
+    n_context: Annotated[int | None, typer.Option(help="Context frames (default: the checkpoint's).")] = None,
+    n_future: Annotated[int | None, typer.Option(help="Frames to predict (default: the checkpoint's).")] = None,
     mnist_dir: Annotated[Path | None, typer.Option(help="MNIST IDX files (default: built-in digits).")] = None,
     batch_size: Annotated[int, typer.Option(help="Sequences per forward pass.")] = 64,
+    device: Device = "auto",
+    quiet: Quiet = False,
 ) -> None:
-    """Score a checkpoint and the copy-last and zeros baselines; write results.json."""
-    from odevideo.evaluate import evaluate, load_test_sequences, write_json
-    from odevideo.train.checkpoint import load_checkpoint
+    """Score a checkpoint and the copy-last and zeros baselines on test sequences; write a results JSON.
+
+    The test set is generated from MNIST's test digits with the checkpoint's digits and frame size, or read
+    from --test-file."""
+    from odevideo.evaluation import evaluate, load_test_sequences, write_json
+    from odevideo.inference import load_checkpoint
 
     if n < 1 or batch_size < 1:
         raise OdevideoError(f"--n and --batch-size must be >= 1, got {n} and {batch_size}")
-    ckpt = load_checkpoint(checkpoint)
-    size = ckpt.config.data.size
-    seqs = load_test_sequences(test_file=test_file, digits=digits, n=n, seed=seed, size=size,
+    ckpt = load_checkpoint(checkpoint, device=device)
+    d = ckpt.config.data
+    digits = d.digits if digits is None else digits
+    n_context = d.n_context if n_context is None else n_context
+    n_future = d.n_frames - d.n_context if n_future is None else n_future
+    seqs = load_test_sequences(test_file=test_file, digits=digits, n=n, seed=seed, size=d.size,
                                n_frames=n_context + n_future, mnist_dir=mnist_dir)
     result = evaluate(ckpt.model, seqs, n_context=n_context, n_future=n_future, batch_size=batch_size,
-                      progress=True)
+                      progress=not quiet)
     source = str(test_file) if test_file else f"generated: digits={digits}, n={n}, seed={seed}"
-    write_json(out, {"checkpoint": str(ckpt.path), "test_set": source, **result})
+    out = out or ckpt.path.with_name(ckpt.path.stem + ".results.json")
+    write_json(out, {"checkpoint": str(ckpt.path), "test_set": source, "device": str(ckpt.device), **result})
     base = result["baselines"]
     typer.echo(f"MSE {result['mse']:.2f} (copy_last {base['copy_last']['mse']:.2f}, zeros {base['zeros']['mse']:.2f}); "
                f"SSIM {result['ssim']:.3f}; PSNR {result['psnr']:.2f} dB on {result['n_sequences']} sequences")
@@ -142,21 +162,57 @@ def evaluate_cmd(
 
 @app.command("demo")
 def demo_cmd(
-    out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("odevideo-demo"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path("odevideo-demo"),
     minutes: Annotated[float | None, typer.Option(help="Training minutes (default: the demo config's 3.5).")] = None,
+    quiet: Quiet = False,
 ) -> None:
     """Train a small model on 1-digit Moving MNIST for a few minutes; write a grid, a GIF, a latent plot,
-    the checkpoint and metrics.json."""
+    the checkpoint and metrics.json into --out."""
     from odevideo.demo import run_demo
 
     if minutes is not None and minutes <= 0:
         raise OdevideoError(f"--minutes must be > 0, got {minutes}")
-    result = run_demo(out, minutes=minutes)
+    result = run_demo(out, minutes=minutes, progress=not quiet)
     for name, path in result.files.items():
         typer.echo(f"wrote {name:<10} {path}")
     b = result.baselines
     typer.echo(f"test MSE (per-frame sum, 10 -> 10): model {result.mse:.2f} | copy_last {b['copy_last']:.2f} | "
                f"zeros {b['zeros']:.2f}")
+
+
+@app.command("info")
+def info_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint or a run directory.")],
+) -> None:
+    """Print a checkpoint's model kind, parameter count, training step, validation MSE and resolved config."""
+    from odevideo.inference import load_checkpoint
+
+    ckpt = load_checkpoint(checkpoint)
+    val = "none recorded" if ckpt.val_mse is None else f"{ckpt.val_mse:.2f}"
+    typer.echo(f"checkpoint:     {ckpt.path}\nmodel kind:     {ckpt.config.model.kind}\n"
+               f"parameters:     {ckpt.n_parameters:,}\ntraining steps: {ckpt.step}\nvalidation MSE: {val}\n"
+               f"\n# resolved config\n{ckpt.config.to_yaml()}", nl=False)
+
+
+@config_app.command("show")
+def config_show_cmd(
+    name: Annotated[str, typer.Argument(help="A shipped config (demo, mmnist1, mmnist2) or a YAML path.")],
+    set_: Overrides = None,
+) -> None:
+    """Print a config, resolved over the defaults, with each field's documentation."""
+    from odevideo.config import load_config
+
+    typer.echo(load_config(name, list(set_ or [])).describe(), nl=False)
+
+
+@config_app.command("list")
+def config_list_cmd() -> None:
+    """List the shipped configs and what each is for."""
+    from odevideo.config import SHIPPED_CONFIGS, read_config_file_text
+
+    for name in SHIPPED_CONFIGS:
+        first = read_config_file_text(name).splitlines()[0].lstrip("# ")
+        typer.echo(f"{name:<8} {first}")
 
 
 def main(argv: list[str] | None = None) -> None:

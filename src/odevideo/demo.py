@@ -9,12 +9,13 @@ import torch
 
 from odevideo.config import load_config
 from odevideo.data.moving_mnist import as_float_frames
-from odevideo.evaluate import evaluate, generate, load_test_sequences, write_json
-from odevideo.train.checkpoint import load_checkpoint
-from odevideo.train.run import train
+from odevideo.evaluation import evaluate, load_test_sequences, write_json
+from odevideo.inference import generate, load_checkpoint
+from odevideo.training.run import train
 from odevideo.visualize import comparison_grid, latent_plot, side_by_side, write_frames
 
 N_TEST = 256  # demo test sequences (generated from MNIST test digits, seed 0)
+N_SHOWN = 8  # sequences in the latent plot; the first 4 are in the grid, the first in the GIF
 
 
 @dataclass
@@ -26,30 +27,38 @@ class DemoResult:
     baselines: dict[str, float]
 
 
-def run_demo(out_dir: str | Path = "odevideo-demo", *, minutes: float | None = None,
-             progress: bool = True) -> DemoResult:
-    """Train the ``demo`` config for ``minutes`` (default: the config's budget), then evaluate and plot."""
+def run_demo(out_dir: str | Path = "odevideo-demo", *, minutes: float | None = None, overrides: tuple[str, ...] = (),
+             n_test: int = N_TEST, progress: bool = True) -> DemoResult:
+    """Train the ``demo`` config for ``minutes`` (default: the config's budget), then evaluate and plot.
+
+    Args:
+        out_dir: where the pictures, ``metrics.json`` and the run directory ``run/`` go.
+        minutes: training budget in minutes; default the demo config's.
+        overrides: ``section.key=value`` overrides of the demo config.
+        n_test: test sequences to score.
+        progress: show progress bars.
+    """
     out_dir = Path(out_dir)
-    config = load_config("demo")
-    if minutes is not None:
-        config.train.max_minutes = minutes
+    config = load_config("demo", [*overrides, *([f"train.max_minutes={minutes}"] if minutes is not None else [])])
     run = train(config, out_dir / "run", overwrite=True, progress=progress)
     ckpt = load_checkpoint(run.best)
     d = config.data
-    seqs = load_test_sequences(digits=d.digits, n=N_TEST, seed=0, size=d.size, n_frames=d.n_frames)
-    results = evaluate(ckpt.model, seqs, n_context=d.n_context, n_future=d.n_frames - d.n_context)
+    seqs = load_test_sequences(digits=d.digits, n=n_test, seed=0, size=d.size, n_frames=d.n_frames)
+    results = evaluate(ckpt.model, seqs, n_context=d.n_context, n_future=d.n_frames - d.n_context,
+                       progress=progress)
     results = {"checkpoint": str(ckpt.path), "config": "demo", "train_steps": run.steps,
-               "train_seconds": round(run.seconds, 1), "test_set": f"{N_TEST} sequences, MovingMNIST('test', "
+               "train_seconds": round(run.seconds, 1), "test_set": f"{n_test} sequences, MovingMNIST('test', "
                f"digits={d.digits}, seed=0), built-in digits", **results}
 
     # Pictures: reconstruction of the context and extrapolation of the future, decoded at every frame time.
-    shown = as_float_frames(torch.from_numpy(seqs[:8]))  # (8, T, 1, H, W)
+    shown = as_float_frames(torch.from_numpy(seqs[:N_SHOWN]))  # (8, T, 1, H, W)
     times = torch.arange(d.n_frames, dtype=torch.float32)
     out = generate(ckpt.model, shown[:, :d.n_context], times[:d.n_context], times)
+    generated = out.frames.cpu()
     files = {
-        "grid": comparison_grid(list(shown[:4]), list(out.frames[:4]), d.n_context, out_dir / "comparison.png"),
-        "gif": write_frames(out_dir / "truth_vs_generated.gif", side_by_side(shown[0], out.frames[0]), fps=4),
-        "latent": latent_plot(out.z_traj, d.n_context, out_dir / "latent_pca.png"),
+        "grid": comparison_grid(list(shown[:4]), list(generated[:4]), d.n_context, out_dir / "comparison.png"),
+        "gif": write_frames(out_dir / "truth_vs_generated.gif", side_by_side(shown[0], generated[0]), fps=4),
+        "latent": latent_plot(out.z_traj.cpu(), d.n_context, out_dir / "latent_pca.png"),
         "checkpoint": ckpt.path,
         "metrics": write_json(out_dir / "metrics.json", results),
     }

@@ -2,6 +2,7 @@
 
 All take predictions and targets as float tensors (B, T, C, H, W) in [0, 1] and return per-frame values
 (B, T); averaging over frames and sequences is left to the caller, so per-step curves come for free.
+:func:`frame_metrics` computes all of them in one pass over a batch.
 
 - ``mse``/``mae``: per-frame SUM over pixels (and channels) of the squared/absolute error; averaged over
   frames and sequences this is the convention of OpenSTL and most Moving MNIST tables.
@@ -12,6 +13,10 @@ All take predictions and targets as float tensors (B, T, C, H, W) in [0, 1] and 
   1.0, population covariances, averaged over the valid (un-padded) window positions and the channels: the same
   numbers as ``skimage.metrics.structural_similarity(gaussian_weights=True, sigma=1.5,
   use_sample_covariance=False, data_range=1.0)``.
+- ``ssim_openstl``: the SSIM of OpenSTL's published tables (its ``metrics.py`` calls skimage with the defaults):
+  a uniform 7x7 window, sample covariances, and the data range that skimage then inferred for float images
+  from their dtype, 2.0 (it assumed [-1, 1]). The wider assumed range shrinks the stabilising constants, so
+  the numbers differ from ``ssim``: compare each only with its own convention.
 """
 
 from __future__ import annotations
@@ -24,13 +29,19 @@ SSIM_CONVENTION = {"window": 11, "gaussian_sigma": 1.5, "k1": 0.01, "k2": 0.03, 
                    "covariance": "population", "border": "valid (no padding)",
                    "reference": "skimage.metrics.structural_similarity(gaussian_weights=True, sigma=1.5, "
                                 "use_sample_covariance=False, data_range=1.0)"}
+SSIM_OPENSTL_CONVENTION = {"window": 7, "weights": "uniform", "k1": 0.01, "k2": 0.03, "data_range": 2.0,
+                           "covariance": "sample (N - 1)", "border": "valid (no padding)",
+                           "reference": "skimage.metrics.structural_similarity(win_size=7, data_range=2.0) as "
+                                        "OpenSTL's metrics.py computed it (skimage's float default at the time)"}
 CONVENTIONS = {
     "mse": "per-frame sum over pixels of squared error, averaged over frames and sequences (OpenSTL)",
     "mse_per_pixel": "per-frame mean over pixels of squared error, averaged over frames and sequences",
     "mae": "per-frame sum over pixels of absolute error, averaged over frames and sequences",
     "psnr": f"per frame 10*log10(1/mse_per_pixel), data range 1.0, capped at {PSNR_CAP} dB, then averaged",
     "ssim": SSIM_CONVENTION,
+    "ssim_openstl": SSIM_OPENSTL_CONVENTION,
 }
+METRIC_NAMES = tuple(CONVENTIONS)
 
 
 def _check(pred: torch.Tensor, target: torch.Tensor) -> None:
@@ -57,40 +68,68 @@ def mae(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (pred - target).abs().flatten(2).sum(-1)
 
 
+def psnr_from_mse_per_pixel(err: torch.Tensor) -> torch.Tensor:
+    """PSNR in dB (data range 1.0) of per-frame mean squared errors, capped at ``PSNR_CAP``."""
+    return (10 * torch.log10(1.0 / err.double())).clamp(max=PSNR_CAP).nan_to_num(PSNR_CAP).to(err.dtype)
+
+
 def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Per-frame PSNR in dB for data range 1.0, (B, T)."""
-    err = mse_per_pixel(pred, target).double()
-    return (10 * torch.log10(1.0 / err)).clamp(max=PSNR_CAP).nan_to_num(PSNR_CAP).to(pred.dtype)
+    return psnr_from_mse_per_pixel(mse_per_pixel(pred, target))
 
 
-def gaussian_1d(size: int, sigma: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """A normalised 1-D Gaussian window of ``size`` taps."""
+def _gaussian_window(size: int, sigma: float) -> torch.Tensor:
     x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-(x**2) / (2 * sigma**2))
-    return (g / g.sum()).to(dtype=dtype, device=device)
+    return g / g.sum()
 
 
-def ssim(pred: torch.Tensor, target: torch.Tensor, *, window: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    """Per-frame SSIM, (B, T); see the module docstring for the convention."""
+def _ssim(pred: torch.Tensor, target: torch.Tensor, window: torch.Tensor, data_range: float,
+          sample_covariance: bool) -> torch.Tensor:
+    """Per-frame SSIM (B, T) with a separable 1-D ``window`` (taps summing to 1), valid positions only."""
     _check(pred, target)
     b, t, c, h, w = pred.shape
-    if h < window or w < window:
-        raise ValueError(f"SSIM needs frames of at least {window}x{window}, got {h}x{w}")
-    x = pred.reshape(b * t * c, 1, h, w).double()
-    y = target.reshape(b * t * c, 1, h, w).double()
-    g = gaussian_1d(window, sigma, x.dtype, x.device)
-    c1, c2 = (0.01 * 1.0) ** 2, (0.03 * 1.0) ** 2
-    # The Gaussian window is separable: filter the five maps along rows, then along columns (2 x 11 taps
-    # instead of 121), all five in one grouped convolution.
+    n = window.numel()
+    if h < n or w < n:
+        raise ValueError(f"frames of {h}x{w} are smaller than the {n}x{n} SSIM window")
+    x = pred.reshape(b * t * c, 1, h, w).float()
+    y = target.reshape(b * t * c, 1, h, w).float()
+    # Centre both images on their joint mean (SSIM does not change, and the variances lose no float32 digits
+    # to cancellation), then filter the five maps along rows and along columns in one grouped convolution each.
+    shift = 0.5 * (x.mean(dim=(2, 3), keepdim=True) + y.mean(dim=(2, 3), keepdim=True))
+    x, y = x - shift, y - shift
+    g = window.to(device=x.device, dtype=x.dtype)
     maps = torch.cat([x, y, x * x, y * y, x * y], dim=1)  # (N, 5, H, W)
-    maps = F.conv2d(maps, g.view(1, 1, 1, window).expand(5, 1, 1, window), groups=5)
-    mu_x, mu_y, xx, yy, xy = F.conv2d(maps, g.view(1, 1, window, 1).expand(5, 1, window, 1), groups=5).unbind(1)
-    var_x, var_y, cov = xx - mu_x**2, yy - mu_y**2, xy - mu_x * mu_y
+    maps = F.conv2d(maps, g.view(1, 1, 1, n).expand(5, 1, 1, n), groups=5)
+    mu_x, mu_y, xx, yy, xy = F.conv2d(maps, g.view(1, 1, n, 1).expand(5, 1, n, 1), groups=5).unbind(1)
+    norm = n * n / (n * n - 1) if sample_covariance else 1.0
+    var_x, var_y, cov = norm * (xx - mu_x**2), norm * (yy - mu_y**2), norm * (xy - mu_x * mu_y)
+    mu_x, mu_y = mu_x + shift[:, 0], mu_y + shift[:, 0]
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     s = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
     return s.mean(dim=(1, 2)).reshape(b, t, c).mean(-1).to(pred.dtype)
 
 
-METRICS = {"mse": mse, "mse_per_pixel": mse_per_pixel, "mae": mae, "psnr": psnr, "ssim": ssim}
+def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-frame SSIM, (B, T), in odevideo's convention (``SSIM_CONVENTION``)."""
+    return _ssim(pred, target, _gaussian_window(11, 1.5), data_range=1.0, sample_covariance=False)
+
+
+def ssim_openstl(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-frame SSIM, (B, T), in OpenSTL's convention (``SSIM_OPENSTL_CONVENTION``)."""
+    return _ssim(pred, target, torch.full((7,), 1 / 7, dtype=torch.float64), data_range=2.0,
+                 sample_covariance=True)
+
+
+def frame_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Every metric of ``METRIC_NAMES`` per frame, {name: (B, T)}, in one pass over the batch."""
+    _check(pred, target)
+    diff = (pred - target).flatten(2)
+    sq = diff.pow(2)
+    per_pixel = sq.mean(-1)
+    return {"mse": sq.sum(-1), "mse_per_pixel": per_pixel, "mae": diff.abs().sum(-1),
+            "psnr": psnr_from_mse_per_pixel(per_pixel), "ssim": ssim(pred, target),
+            "ssim_openstl": ssim_openstl(pred, target)}
 
 
 def summarize(per_frame: dict[str, list[torch.Tensor]]) -> dict[str, object]:

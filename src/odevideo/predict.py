@@ -10,7 +10,7 @@ import torch
 
 from odevideo.data.videos import read_frames
 from odevideo.errors import DataError
-from odevideo.evaluate import generate
+from odevideo.inference import generate
 from odevideo.models import VideoModel
 from odevideo.visualize import write_frames
 
@@ -98,4 +98,4 @@ def predict_file(model: VideoModel, input_path: str | Path, out_path: str | Path
     t_query = query_times(t_context, n_future=n_future, horizon=horizon, times=times, fps_factor=fps_factor,
                           include_context=include_context)
     out = generate(model, frames[None, :n_context], t_context, t_query)
-    return write_frames(out_path, out.frames[0], fps=fps)
+    return write_frames(out_path, out.frames[0].cpu(), fps=fps)

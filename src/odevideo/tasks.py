@@ -25,13 +25,13 @@ import numpy as np
 import torch
 
 from odevideo import metrics
-from odevideo.data.moving_mnist import MovingMNIST, as_float_frames
+from odevideo.data.moving_mnist import STANDARD, MovingMNIST, as_float_frames
 from odevideo.errors import DataError
-from odevideo.evaluate import generate
+from odevideo.inference import generate
 from odevideo.models import VideoModel
 
 TIME_BASELINES = ("nearest", "linear", "zeros")
-TASK_METRICS = ("mse", "ssim")
+TASK_METRICS = {"mse": metrics.mse, "ssim": metrics.ssim}
 
 
 @dataclass
@@ -100,7 +100,7 @@ def time_baseline(name: str, context: torch.Tensor, t_context: torch.Tensor, t_q
 
 
 def task_data(task: Task, *, digits: int, n: int, seed: int = 0, mnist_dir: str | None = None,
-              size: int = 64) -> dict[str, torch.Tensor]:
+              size: int = STANDARD.size) -> dict[str, torch.Tensor]:
     """The task's test sequences: ``context`` (N, M, 1, H, W) and ``target`` (N, Tq, 1, H, W) uint8, rendered
     at ``t_context`` (N, M) and ``t_query`` (N, Tq) from the test digits."""
     gen = MovingMNIST("test", digits=digits, size=size, seed=seed, mnist_dir=mnist_dir)
@@ -132,8 +132,8 @@ def evaluate_task(data: dict[str, torch.Tensor], model: VideoModel | None = None
         for name in names:
             pred = (generate(model, context, t_ctx, t_q).frames.cpu() if name == "model"
                     else time_baseline(name, context, t_ctx, t_q))
-            for metric in TASK_METRICS:
-                scores[name][metric].append(metrics.METRICS[metric](pred, target))
+            for metric, fn in TASK_METRICS.items():
+                scores[name][metric].append(fn(pred, target))
     t_mean = [round(float(t), 4) for t in data["t_query"].double().mean(0)]
     out: dict[str, dict[str, object]] = {}
     for name in names:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -22,6 +23,17 @@ import torch
 from odevideo.data.digits import Split, split_digits
 from odevideo.errors import DataError
 
+
+class Protocol(NamedTuple):
+    """The standard Moving MNIST protocol: frame side, digit side, frames per sequence, context frames."""
+
+    size: int
+    digit_size: int
+    n_frames: int
+    n_context: int
+
+
+STANDARD = Protocol(size=64, digit_size=28, n_frames=20, n_context=10)  # 64x64, 28x28 digits, 10 -> 10
 STEP = 0.1  # fraction of the free range travelled per frame (Srivastava et al.)
 STREAMS = {"train": 0, "val": 1, "test": 2}
 TIMES_STREAM = 3  # the random stream of irregular sampling times
@@ -102,7 +114,7 @@ class MovingMNIST:
     Args:
         split: ``train``, ``val`` or ``test``; each draws from its own disjoint set of MNIST digits and its own
             random stream.
-        digits: digits per sequence.
+        digits: digits per sequence (1 and 2 are the usual benchmarks).
         size: canvas side in pixels.
         digit_size: digit side in pixels.
         n_frames: frames per sequence at the default times 0, 1, ..., n_frames - 1.
@@ -111,8 +123,9 @@ class MovingMNIST:
         images: digit images to use instead of the split's (uint8 (N, 28, 28)), e.g. in tests.
     """
 
-    def __init__(self, split: Split = "train", *, digits: int = 2, size: int = 64, digit_size: int = 28,
-                 n_frames: int = 20, seed: int = 0, mnist_dir: str | Path | None = None,
+    def __init__(self, split: Split, *, digits: int, size: int = STANDARD.size,
+                 digit_size: int = STANDARD.digit_size, n_frames: int = STANDARD.n_frames, seed: int = 0,
+                 mnist_dir: str | Path | None = None,
                  images: np.ndarray | None = None) -> None:
         if split not in STREAMS:
             raise DataError(f"split must be one of {list(STREAMS)}, got {split!r}")

@@ -1,28 +1,47 @@
-"""Video models. ``build_model`` turns a config into a model with plain keyword arguments.
+"""Video models and their registry.
 
-Every model is called as ``model(frames, t_context, t_query) -> Generation``, so the trainer, the losses and
-the metrics treat them alike: the latent ODE (ours), its discrete ablation (latent RNN) and ConvLSTM.
+Every model kind has its own module with its own config dataclass, and one line in ``MODELS``. Every model is
+built as ``cls(config, channels=..., size=..., solver=...)`` and called as
+``model(frames, t_context, t_query) -> Generation``, so the trainer, the losses and the metrics treat them
+alike: the latent ODE (ours), its discrete ablation (the latent RNN) and the ConvLSTM baseline.
 """
 
 from __future__ import annotations
 
-import dataclasses
+from typing import TYPE_CHECKING, NamedTuple
 
-from odevideo.config import Config
-from odevideo.models.convlstm import ConvLSTM
-from odevideo.models.latent_ode import Generation, LatentODE, LatentRNN
+from torch import nn
 
-LATENT_MODELS = {"latent_ode": LatentODE, "latent_rnn": LatentRNN}
+from odevideo.models.convlstm import ConvLSTM, ConvLSTMConfig
+from odevideo.models.latent_ode import LatentODE, LatentODEConfig
+from odevideo.models.latent_rnn import LatentRNN, LatentRNNConfig
+from odevideo.models.output import Generation
+
+if TYPE_CHECKING:
+    from odevideo.config import Config
+
+
+class ModelKind(NamedTuple):
+    """A registry entry: the config dataclass of a model kind and the model class it builds."""
+
+    config: type
+    model: type[nn.Module]
+
+
+MODELS: dict[str, ModelKind] = {
+    "latent_ode": ModelKind(LatentODEConfig, LatentODE),
+    "latent_rnn": ModelKind(LatentRNNConfig, LatentRNN),
+    "convlstm": ModelKind(ConvLSTMConfig, ConvLSTM),
+}
+ModelConfig = LatentODEConfig | LatentRNNConfig | ConvLSTMConfig
 VideoModel = LatentODE | ConvLSTM  # LatentRNN is a LatentODE
 
 
 def build_model(config: Config) -> VideoModel:
-    """The model described by ``config.model`` (``kind`` picks the class), ``config.data`` and ``config.solver``."""
-    m = config.model
-    if m.kind == "convlstm":
-        return ConvLSTM(channels=m.channels, size=config.data.size, patch=m.patch, width=m.width, depth=m.depth)
-    kwargs = {f.name: getattr(m, f.name) for f in dataclasses.fields(m) if f.name not in ("aggregator", "kind")}
-    return LATENT_MODELS[m.kind](size=config.data.size, solver=config.solver, **kwargs)
+    """The model of ``config.model`` (its ``kind`` picks the class) for the frames of ``config.data``."""
+    cls = MODELS[config.model.kind].model
+    return cls(config.model, channels=config.data.channels, size=config.data.size, solver=config.solver)
 
 
-__all__ = ["ConvLSTM", "Generation", "LatentODE", "LatentRNN", "VideoModel", "build_model"]
+__all__ = ["MODELS", "ConvLSTM", "ConvLSTMConfig", "Generation", "LatentODE", "LatentODEConfig", "LatentRNN",
+           "LatentRNNConfig", "ModelConfig", "ModelKind", "VideoModel", "build_model"]

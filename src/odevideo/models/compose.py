@@ -11,13 +11,9 @@ to the query time, so it is defined at any real time, like the latent it is deco
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 from torch.nn import functional as F
-
-from odevideo.metrics import gaussian_1d
 
 # Channels per image channel of the decoder output in composition mode: draw logits, then (after all image
 # channels) 2 flow channels and 1 mask channel.
@@ -70,40 +66,3 @@ def compose(out: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
         draw, flow, mask = out[:, :c], flow_of(out, c), torch.sigmoid(out[:, c + 2:c + 3])
         frame = mask * warp(source, flow) + (1 - mask) * torch.sigmoid(draw)
         return torch.logit(EPS + (1 - 2 * EPS) * frame)
-
-
-def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of (N, C, H, W) images (window 2 * ceil(2 sigma) + 1, zeros outside)."""
-    radius = math.ceil(2 * sigma)
-    g = gaussian_1d(2 * radius + 1, sigma, image.dtype, image.device)
-    n, c, h, w = image.shape
-    x = image.reshape(n * c, 1, h, w)
-    x = F.conv2d(x, g.view(1, 1, 1, -1), padding=(0, radius))
-    return F.conv2d(x, g.view(1, 1, -1, 1), padding=(radius, 0)).reshape(n, c, h, w)
-
-
-FLOW_LOSS_SIGMAS = (1.0, 2.0, 4.0, 8.0)  # blur scales of the flow loss, in pixels
-
-
-def flow_loss(flow: torch.Tensor, source: torch.Tensor, target: torch.Tensor,
-              sigmas: tuple[float, ...] = FLOW_LOSS_SIGMAS) -> torch.Tensor:
-    """Coarse-to-fine photometric loss of a flow: the source frame, blurred at each scale, warped by ``flow``,
-    against the target blurred alike (mean squared error relative to the blurred target's mean square, averaged
-    over scales: 0 for a perfect flow, about 2 when nothing overlaps).
-
-    Warping a sharp frame gives the flow a gradient only where the frame has edges within a pixel or two of
-    where the flow points, so a digit that moved 10 pixels teaches its flow nothing. Blurred copies spread
-    each digit over ~2 sigma pixels, so the coarse scales pull the flow towards large displacements and the
-    fine ones sharpen it.
-
-    Args:
-        flow: (N, 2, H, W) in pixels. source, target: (N, C, H, W) in [0, 1].
-    """
-    with torch.autocast(flow.device.type, enabled=False):
-        flow, source, target = flow.float(), source.float(), target.float()
-        losses = []
-        for s in sigmas:
-            want = gaussian_blur(target, s)
-            energy = want.pow(2).mean().detach().clamp_min(1e-8)  # blurring dims the frames: each scale counts alike
-            losses.append(F.mse_loss(warp(gaussian_blur(source, s), flow), want) / energy)
-        return torch.stack(losses).mean()

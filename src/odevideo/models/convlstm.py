@@ -10,13 +10,43 @@ and predicts frame k.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from odevideo.errors import DataError
+from odevideo.errors import ConfigError, DataError
 from odevideo.models.inputs import check_inputs, whole_steps
-from odevideo.models.latent_ode import Generation
+from odevideo.models.output import Generation
+from odevideo.ode import SolverConfig
+from odevideo.options import check_choices, check_positive
+
+
+@dataclass
+class ConvLSTMConfig:
+    """The ConvLSTM baseline (``kind: convlstm``), laid out as OpenSTL's Moving MNIST ConvLSTM.
+
+    Attributes:
+        kind: the model kind.
+        patch: space-to-depth factor of the frames (OpenSTL: 4).
+        hidden: hidden channels of each layer (OpenSTL: 128).
+        layers: stacked ConvLSTM layers (OpenSTL: 4).
+        kernel: convolution kernel of the gates (OpenSTL: 5).
+    """
+
+    kind: Literal["convlstm"] = "convlstm"
+    patch: int = 4
+    hidden: int = 128
+    layers: int = 4
+    kernel: int = 5
+
+    def __post_init__(self) -> None:
+        check_choices(self, "model")
+        check_positive(self, "model", "patch", "hidden", "layers", "kernel")
+        if self.kernel % 2 == 0:
+            raise ConfigError(f"model.kernel must be odd (same-size convolutions), got {self.kernel}")
 
 
 class ConvLSTMCell(nn.Module):
@@ -38,23 +68,23 @@ class ConvLSTM(nn.Module):
     """Stacked ConvLSTM video predictor.
 
     Args:
+        config: the layout (:class:`ConvLSTMConfig`).
         channels: image channels.
         size: frame side in pixels.
-        patch: space-to-depth factor (OpenSTL: 4).
-        width: hidden channels per layer (OpenSTL: 128).
-        depth: layers (OpenSTL: 4).
-        kernel: convolution kernel (OpenSTL: 5).
+        solver: unused (a discrete model); accepted so that every model kind is built alike.
     """
 
-    def __init__(self, *, channels: int = 1, size: int = 64, patch: int = 4, width: int = 128, depth: int = 4,
-                 kernel: int = 5) -> None:
+    def __init__(self, config: ConvLSTMConfig, *, channels: int, size: int, solver: SolverConfig | None = None
+                 ) -> None:
         super().__init__()
-        if size % patch:
-            raise ValueError(f"frame size {size} must be divisible by patch {patch}")
-        self.channels, self.size, self.patch, self.width = channels, size, patch, width
-        folded = channels * patch * patch
-        self.cells = nn.ModuleList(ConvLSTMCell(folded if i == 0 else width, width, kernel) for i in range(depth))
-        self.out = nn.Conv2d(width, folded, 1)
+        if size % config.patch:
+            raise ConfigError(f"frame size {size} must be divisible by model.patch {config.patch}")
+        self.config, self.channels, self.size = config, channels, size
+        self.patch, self.width = config.patch, config.hidden
+        folded = channels * config.patch**2
+        self.cells = nn.ModuleList(ConvLSTMCell(folded if i == 0 else config.hidden, config.hidden, config.kernel)
+                                   for i in range(config.layers))
+        self.out = nn.Conv2d(config.hidden, folded, 1)
 
     def forward(self, frames: torch.Tensor, t_context: torch.Tensor, t_query: torch.Tensor, *,
                 generator: torch.Generator | None = None) -> Generation:

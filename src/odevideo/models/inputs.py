@@ -8,25 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from odevideo.errors import DataError, SolverError
-
-
-def batch_times(t: torch.Tensor, batch: int, name: str) -> torch.Tensor:
-    """``t`` (T,) or (B, T) -> (B, T), after checking that every row is finite and strictly increasing."""
-    if not isinstance(t, torch.Tensor) or not torch.is_floating_point(t):
-        raise SolverError(f"{name} must be a float tensor of times, got {getattr(t, 'dtype', type(t).__name__)}")
-    if t.ndim == 1:
-        t = t.expand(batch, -1)
-    if t.ndim != 2 or t.shape[0] != batch or t.shape[1] < 1:
-        raise SolverError(f"{name} must be (T,) or (B={batch}, T) with T >= 1, got shape {tuple(t.shape)}")
-    if not torch.isfinite(t).all():
-        raise SolverError(f"{name} holds NaN or infinite times: {t.tolist()}")
-    bad = (t[:, 1:] <= t[:, :-1]).any(dim=1).nonzero()
-    if bad.numel():
-        row = int(bad[0])
-        raise SolverError(f"{name} must be strictly increasing, got {t[row].tolist()}"
-                          + (f" (sample {row})" if batch > 1 else ""))
-    return t
+from odevideo.errors import DataError
+from odevideo.ode.solve import batch_times
 
 
 def check_inputs(frames: torch.Tensor, t_context: torch.Tensor, t_query: torch.Tensor, *, channels: int,

@@ -1,6 +1,6 @@
 """ODE solving: the solver wrapper and vector fields."""
 
-from odevideo.ode.fields import ConvField, GatedConvField, MLPField
-from odevideo.ode.solve import METHODS, ODESolution, solve
+from odevideo.ode.fields import ConvField, MLPField
+from odevideo.ode.solve import METHODS, ODESolution, SolverConfig, solve
 
-__all__ = ["METHODS", "ConvField", "GatedConvField", "MLPField", "ODESolution", "solve"]
+__all__ = ["METHODS", "ConvField", "MLPField", "ODESolution", "SolverConfig", "solve"]

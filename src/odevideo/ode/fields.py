@@ -38,25 +38,3 @@ class ConvField(nn.Module):
 
     def forward(self, t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)
-
-
-class GatedConvField(nn.Module):
-    """dz/dt for a spatial latent (B, D, h, w) with multiplicative hidden units: a * sigmoid(b).
-
-    Both halves are 3x3 convolutions of the state, so their product lets one set of channels (say, a velocity)
-    scale the spatial differences of another (the content): the form of an advection term v . grad z.
-    """
-
-    def __init__(self, dim: int, hidden: int = 32, layers: int = 1) -> None:
-        super().__init__()
-        sizes = [dim] + [hidden] * layers
-        pairs = zip(sizes[:-1], sizes[1:], strict=True)
-        self.gates = nn.ModuleList(nn.Conv2d(n_in, 2 * n_out, 3, padding=1) for n_in, n_out in pairs)
-        self.out = nn.Conv2d(sizes[-1], dim, 3, padding=1)
-
-    def forward(self, t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        h = z
-        for conv in self.gates:
-            a, b = conv(h).chunk(2, dim=1)
-            h = a * torch.sigmoid(b)
-        return self.out(h)

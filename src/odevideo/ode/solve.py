@@ -1,9 +1,10 @@
 """The solver wrapper: the only module that imports torchdiffeq.
 
-``solve(field, z0, t)`` integrates dz/dt = field(t, z) from ``t[0]`` and returns the states at every time in
-``t`` in odevideo's batch-first layout, with the number of function evaluations (NFE). Inputs are checked,
-options are validated, the NFE is bounded (a solve fails loudly, never loops forever) and every failure is a
-:class:`~odevideo.errors.SolverError` that says what to change.
+``solve(field, z0, t)`` integrates dz/dt = field(t, z) from ``z0`` and returns the states at the times ``t``
+in odevideo's batch-first layout, with the number of function evaluations (NFE). Times are shared by the batch,
+(T,), or given per sample, (B, T). Inputs are checked, options are validated, the NFE is bounded (a solve fails
+loudly, never loops forever) and every failure is a :class:`~odevideo.errors.SolverError` that says what to
+change. :class:`SolverConfig` holds the solver's options and their defaults, the only place they are defined.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from odevideo.errors import SolverError
+from odevideo.errors import ConfigError, SolverError
 
 ADAPTIVE = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
 FIXED = ("euler", "midpoint", "heun2", "heun3", "rk4", "explicit_adams", "implicit_adams")
@@ -22,12 +23,43 @@ METHODS = ADAPTIVE + FIXED
 
 
 @dataclass
+class SolverConfig:
+    """ODE solver options, passed to :func:`solve`.
+
+    Attributes:
+        method: a torchdiffeq method: fixed-step ``rk4``, ``euler``, ``midpoint``, ...; adaptive ``dopri5``, ...
+        rtol: relative tolerance of adaptive methods.
+        atol: absolute tolerance of adaptive methods.
+        step_size: step of fixed-step methods, in time units (a frame is one unit); ``None`` steps from one
+            requested time to the next.
+        adjoint: backpropagate with the adjoint method (memory constant in the number of steps, more compute).
+        max_nfe: function evaluations allowed per solve; beyond it the solve fails with ``SolverError``.
+    """
+
+    method: str = "rk4"
+    rtol: float = 1e-3
+    atol: float = 1e-4
+    step_size: float | None = 1.0
+    adjoint: bool = False
+    max_nfe: int = 10_000
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ConfigError(f"solver.method={self.method!r} is not one of {sorted(METHODS)}")
+        if not (self.rtol > 0 and self.atol > 0 and self.max_nfe >= 1):
+            raise ConfigError(f"solver.rtol and solver.atol must be > 0 and solver.max_nfe >= 1, got "
+                              f"{self.rtol}, {self.atol}, {self.max_nfe}")
+        if self.step_size is not None and not (self.step_size > 0 and math.isfinite(self.step_size)):
+            raise ConfigError(f"solver.step_size must be a positive number or null, got {self.step_size}")
+
+
+@dataclass
 class ODESolution:
     """Result of :func:`solve`.
 
     Attributes:
-        z: states, (B, T, *state_shape): ``z[:, i]`` is the state at ``t[i]``; ``z[:, 0]`` is ``z0``.
-        t: the times, (T,).
+        z: states, (B, T, *state_shape): ``z[b, i]`` is sample b's state at ``t[b, i]``.
+        t: the times, (B, T).
         nfe: function evaluations of the forward solve.
     """
 
@@ -64,68 +96,86 @@ class _Counted(nn.Module):
         return self.field(t, z)
 
 
-def check_times(t: torch.Tensor, name: str = "t") -> None:
-    """Raise ``SolverError`` unless ``t`` is a 1-D, finite, strictly increasing float tensor."""
-    if t.ndim != 1 or t.numel() < 1:
-        raise SolverError(f"{name} must be a 1-D tensor of times, got shape {tuple(t.shape)}")
-    if not torch.is_floating_point(t):
-        raise SolverError(f"{name} must be a float tensor, got {t.dtype}")
+def batch_times(t: torch.Tensor, batch: int, name: str = "t") -> torch.Tensor:
+    """``t`` (T,) or (B, T) -> (B, T), after checking that it is a float tensor whose rows are finite and
+    strictly increasing; ``SolverError`` otherwise."""
+    if not isinstance(t, torch.Tensor) or not torch.is_floating_point(t):
+        raise SolverError(f"{name} must be a float tensor of times, got {getattr(t, 'dtype', type(t).__name__)}")
+    if t.ndim == 1:
+        t = t.expand(batch, -1)
+    if t.ndim != 2 or t.shape[0] != batch or t.shape[1] < 1:
+        raise SolverError(f"{name} must be (T,) or (B={batch}, T) with T >= 1, got shape {tuple(t.shape)}")
     if not torch.isfinite(t).all():
         raise SolverError(f"{name} holds NaN or infinite times: {t.tolist()}")
-    if t.numel() > 1 and not (t[1:] > t[:-1]).all():
-        raise SolverError(f"{name} must be strictly increasing, got {t.tolist()}")
+    bad = (t[:, 1:] <= t[:, :-1]).any(dim=1).nonzero()
+    if bad.numel():
+        row = int(bad[0])
+        raise SolverError(f"{name} must be strictly increasing, got {t[row].tolist()}"
+                          + (f" (sample {row})" if batch > 1 else ""))
+    return t
 
 
-def solve(field: nn.Module, z0: torch.Tensor, t: torch.Tensor, *, method: str = "dopri5",
-          rtol: float = 1e-3, atol: float = 1e-4, step_size: float | None = None, adjoint: bool = False,
-          max_nfe: int = 10_000) -> ODESolution:
-    """Integrate dz/dt = field(t, z) from z(t[0]) = z0.
+def solve(field: nn.Module, z0: torch.Tensor, t: torch.Tensor, *, t0: torch.Tensor | float | None = None,
+          method: str = SolverConfig.method, rtol: float = SolverConfig.rtol, atol: float = SolverConfig.atol,
+          step_size: float | None = SolverConfig.step_size, adjoint: bool = SolverConfig.adjoint,
+          max_nfe: int = SolverConfig.max_nfe) -> ODESolution:
+    """Integrate dz/dt = field(t, z) from z0 and return the states at the times ``t``.
 
     Args:
         field: an ``nn.Module`` called as ``field(t, z)`` with ``t`` a scalar tensor and ``z`` (B, *state).
-        z0: initial state, (B, *state).
-        t: times, (T,), strictly increasing; ``t[0]`` is the time of ``z0``.
-        method: a torchdiffeq method, one of ``METHODS``.
-        rtol, atol: tolerances of adaptive methods.
-        step_size: step of fixed-step methods; ``None`` steps from one time in ``t`` to the next. The grid is
-            anchored at ``t[0]`` (t[0], t[0] + h, ...; it runs one step past ``t[-1]`` when needed) and times
-            between grid points are interpolated linearly, so the state at a time does not depend on which
-            other times are requested.
-        adjoint: backpropagate with the adjoint method (memory constant in the number of steps).
-        max_nfe: evaluations allowed in the forward solve (and, separately, in the adjoint backward solve).
+        z0: initial states, (B, *state).
+        t: output times, (T,) shared by the batch or (B, T) per sample, each row strictly increasing.
+        t0: the time of ``z0``: a number, or one per sample, (B,); default the first time of each row of ``t``.
+            Every output time must be >= its sample's ``t0``.
+        method, rtol, atol, step_size, adjoint, max_nfe: see :class:`SolverConfig` (the defaults are its own).
+
+    Each sample is integrated from its own ``t0``. When all samples share one ``t0`` the field sees the real
+    time; when they differ, the batch is solved in one pass in each sample's own clock, ``t - t0``, so the
+    field is called with the time since the start (exact for autonomous fields, which ignore t, like every
+    field in :mod:`odevideo.ode.fields`). A fixed-step method steps on the grid t0, t0 + h, t0 + 2h, ... and
+    states between grid points are interpolated linearly, so a sample's states do not depend on which other
+    times, or which other samples, are requested. An adaptive method (or ``step_size=None``) solves once over
+    the sorted union of every sample's times; it picks its steps from the whole batch's error, so results
+    then agree with solving alone only to the tolerance.
 
     Returns:
         ODESolution with ``z`` of shape (B, T, *state).
 
     Raises:
-        SolverError: bad options or times, NFE budget exceeded, step size underflow, non-finite state.
+        SolverError: bad options or times, NFE budget exceeded, step-size underflow, non-finite state.
     """
     import torchdiffeq
 
-    if method not in METHODS:
-        raise SolverError(f"unknown solver method {method!r}; choose one of {list(METHODS)}")
-    if max_nfe < 1:
-        raise SolverError(f"max_nfe must be >= 1, got {max_nfe}")
-    if step_size is not None and not (step_size > 0 and math.isfinite(step_size)):
-        raise SolverError(f"step_size must be a positive number or None, got {step_size}")
-    check_times(t)
-    t = t.to(device=z0.device, dtype=z0.dtype)
-    options = {"step_size": step_size} if (method in FIXED and step_size is not None) else {}
-    n_out = t.numel()
-    if options and t.numel() > 1:
-        # torchdiffeq ends its grid exactly at t[-1]; end it instead on the anchored grid, one step beyond
-        # t[-1] if that is off the grid, so that t[-1] is interpolated like any other time.
-        steps = math.ceil(round(float(t[-1] - t[0]) / step_size, 6))
-        end = t[0] + steps * step_size
-        if float(end) > float(t[-1]):
-            t = torch.cat([t, end[None]])
+    try:
+        SolverConfig(method=method, rtol=rtol, atol=atol, step_size=step_size, adjoint=adjoint, max_nfe=max_nfe)
+    except ConfigError as exc:
+        raise SolverError(str(exc).replace("solver.", "")) from None
+    b = z0.shape[0]
+    t = batch_times(t, b).to(device=z0.device, dtype=z0.dtype)
+    start = t[:, 0] if t0 is None else torch.as_tensor(t0, dtype=z0.dtype, device=z0.device).expand(b)
+    if not torch.isfinite(start).all():
+        raise SolverError(f"t0 holds NaN or infinite times: {start.tolist()}")
+    rel = t - start[:, None]  # (B, T): each sample's own clock
+    if (rel < 0).any():
+        raise SolverError("every output time must be >= its sample's t0")
+    shared = bool((start == start[0]).all())
+    base = start[0] if shared else start.new_zeros(())  # the real time where the clocks start
+    rows = torch.arange(b, device=z0.device)[:, None]
+    fixed = method in FIXED and step_size is not None
+    if fixed:
+        n = max(1, math.ceil(round(float(rel.max()) / step_size, 6)))
+        grid = torch.arange(n + 1, device=z0.device, dtype=z0.dtype) * step_size
+    else:
+        grid = torch.unique(torch.cat([rel.new_zeros(1), rel.flatten()]))  # sorted
     counted = _Counted(field, max_nfe)
+    options = {"step_size": step_size} if fixed else {}
     kwargs = {"rtol": rtol, "atol": atol, "method": method, "options": options}
     try:
         if adjoint:
-            z = torchdiffeq.odeint_adjoint(counted, z0, t, adjoint_params=tuple(field.parameters()), **kwargs)
+            z = torchdiffeq.odeint_adjoint(counted, z0, base + grid, adjoint_params=tuple(field.parameters()),
+                                           **kwargs)
         else:
-            z = torchdiffeq.odeint(counted, z0, t, **kwargs)
+            z = torchdiffeq.odeint(counted, z0, base + grid, **kwargs)
     except AssertionError as exc:  # torchdiffeq signals step-size underflow with an assert
         raise SolverError(f"ODE solve failed ({exc}) {counted.where()}, nfe={counted.nfe}; the dynamics may be "
                           "stiff or diverging: lower the learning rate, loosen solver.rtol/atol or use a "
@@ -133,8 +183,14 @@ def solve(field: nn.Module, z0: torch.Tensor, t: torch.Tensor, *, method: str = 
     nfe = counted.nfe
     counted.nfe = 0  # the adjoint backward pass gets its own budget
     if not torch.isfinite(z[-1]).all():
-        raise SolverError(f"ODE solve produced non-finite states by t={float(t[-1]):.4g} ({method}, nfe={nfe}, "
-                          f"last evaluation {counted.where()}); lower the learning rate or the step size, or "
-                          "clip gradients")
-    # torchdiffeq is time-first: (T, B, ...) -> (B, T, ...), without the grid-closing time if one was added
-    return ODESolution(z=z[:n_out].movedim(0, 1), t=t[:n_out], nfe=nfe)
+        raise SolverError(f"ODE solve produced non-finite states by t={float(base + grid[-1]):.4g} ({method}, "
+                          f"nfe={nfe}, last evaluation {counted.where()}); lower the learning rate or the step "
+                          "size, or clip gradients")
+    z = z.movedim(0, 1)  # torchdiffeq is time-first: (T_grid, B, ...) -> (B, T_grid, ...)
+    if not fixed:
+        return ODESolution(z=z[rows, torch.searchsorted(grid, rel.contiguous())], t=t, nfe=nfe)
+    pos = rel / step_size
+    index = pos.floor().long().clamp(0, n - 1)  # (B, T): the grid step each time falls in
+    frac = (pos - index).view(*rel.shape, *[1] * (z.ndim - 2))
+    lo, hi = z[rows, index], z[rows, index + 1]
+    return ODESolution(z=lo + frac * (hi - lo), t=t, nfe=nfe)

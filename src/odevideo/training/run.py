@@ -20,6 +20,7 @@ SIGTERM and SIGINT (Ctrl-C) stop at the end of the current step and write a fina
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import logging
 import math
@@ -42,8 +43,8 @@ import torch
 
 from odevideo.config import Config
 from odevideo.errors import CheckpointError, SolverError
-from odevideo.train.checkpoint import save_checkpoint
-from odevideo.train.module import MovingMNISTData, TimeBudget, VideoODEModule
+from odevideo.inference import save_checkpoint
+from odevideo.training.module import MovingMNISTData, TimeBudget, VideoModule
 
 log = logging.getLogger("odevideo.train")
 TRAINER_CKPT = re.compile(r"trainer-step(\d+)\.ckpt")
@@ -206,16 +207,79 @@ class _Signals:
             signal.signal(sig, handler)
 
 
-def _progress_bar() -> L.Callback:
-    from lightning.pytorch.callbacks import RichProgressBar
+class BudgetProgress(L.Callback):
+    """A progress bar that counts toward whichever limit will stop the run: ``train.max_steps`` or the time
+    budget (``train.max_minutes``), with the step, the loss and the last validation MSE beside it."""
 
-    class StepProgressBar(RichProgressBar):
-        """Lightning's rich bar, labelled by step: a stream of batches has no epochs worth showing."""
+    def __init__(self, max_steps: int) -> None:
+        self.max_steps = max_steps
+        self.bar = None
 
-        def _get_train_description(self, current_epoch: int) -> str:
-            return "train"
+    def _fraction(self, trainer: L.Trainer) -> tuple[float, str]:
+        steps = trainer.global_step / self.max_steps
+        budget = next((c for c in trainer.callbacks if isinstance(c, TimeBudget)), None)
+        if budget is not None and budget.fraction_used() > steps:
+            spent = budget.elapsed() if budget._shared is None else budget._shared
+            return budget.fraction_used(), f"{spent / 60:.1f} of {budget.budget_s / 60:g} {budget.clock} min"
+        return steps, f"of {self.max_steps} steps"
 
-    return StepProgressBar()
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        from tqdm import tqdm
+
+        if trainer.is_global_zero:
+            self.bar = tqdm(total=1.0, desc="train", file=sys.stderr, dynamic_ncols=True,
+                            bar_format="{desc} {percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]")
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
+        if self.bar is None:
+            return
+        fraction, limit = self._fraction(trainer)
+        metrics = trainer.callback_metrics
+        text = f"step {trainer.global_step} {limit}"
+        if "loss" in metrics:
+            text += f", loss {float(metrics['loss']):.4f}"
+        if "val/mse" in metrics:
+            text += f", val MSE {float(metrics['val/mse']):.1f}"
+        self.bar.set_postfix_str(text, refresh=False)
+        self.bar.update(min(1.0, fraction) - self.bar.n)
+
+    def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    on_exception = on_train_end  # type: ignore[assignment]
+
+
+def native_bf16(device: str) -> bool:
+    """Whether ``device`` (``cpu`` or ``cuda``) computes bf16 natively, rather than emulating it.
+
+    CUDA: compute capability 8.0 or later (Ampere on). CPU: the x86 flags ``avx512_bf16`` or ``amx_bf16``, or
+    the Arm feature ``bf16``, in /proc/cpuinfo; a CPU without them emulates bf16 (seen: 14x slower than fp32).
+    """
+    if device == "cuda":
+        return torch.cuda.is_available() and torch.cuda.get_device_capability()[0] >= 8
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    words = set(" ".join(line.split(":", 1)[1] for line in text.splitlines()
+                         if line.split(":", 1)[0].strip() in ("flags", "Features") and ":" in line).split())
+    return bool(words & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def resolve_precision(precision: str, accelerator: str = "auto") -> str:
+    """``train.precision`` for Lightning: ``auto`` becomes ``bf16-mixed`` where the device that
+    ``accelerator`` picks computes bf16 natively (:func:`native_bf16`), else ``32-true``; others pass through."""
+    if precision != "auto":
+        return precision
+    if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
+        device = "cuda"
+    elif accelerator in ("cpu", "auto"):
+        device = "cpu"
+    else:
+        return "32-true"  # MPS, TPU, ...: not measured here
+    return "bf16-mixed" if native_bf16(device) else "32-true"
 
 
 def _quiet_lightning() -> None:
@@ -256,6 +320,9 @@ def train(config: Config, run_dir: str | Path, *, resume: bool = False, overwrit
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     _quiet_lightning()
+    # What ran is what is written: config.yaml and the checkpoints record the precision that "auto" became.
+    config = dataclasses.replace(config, train=dataclasses.replace(
+        config.train, precision=resolve_precision(config.train.precision, config.train.accelerator)))
     run_dir = Path(run_dir)
     ckpt_dir = run_dir / "checkpoints"
     ckpt_path = resume_checkpoint(run_dir) if resume else None
@@ -270,24 +337,24 @@ def train(config: Config, run_dir: str | Path, *, resume: bool = False, overwrit
     (run_dir / "command.txt").write_text(shlex.join(sys.argv) + "\n")
     tc = config.train
     L.seed_everything(tc.seed, verbose=False)
-    module = VideoODEModule(config)
+    module = VideoModule(config)
     data = MovingMNISTData(config.data, num_workers=num_workers)
     loggers: list = [CSVLogger(run_dir, name="", version="")]
     if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
         loggers.append(TensorBoardLogger(run_dir, name="tensorboard", version=""))
     weights = WeightsCheckpoint(run_dir, config)
     callbacks = [weights, RNGState(), *callbacks]
-    if progress:
-        callbacks.append(_progress_bar())
     if tc.max_minutes:
         callbacks.append(TimeBudget(tc.max_minutes, tc.clock))
+    if progress:
+        callbacks.append(BudgetProgress(tc.max_steps))
     trainer = L.Trainer(
         accelerator=tc.accelerator, devices=tc.devices, num_nodes=tc.num_nodes, strategy=tc.strategy,
         precision=tc.precision, max_steps=tc.max_steps,
         val_check_interval=tc.val_every, check_val_every_n_epoch=None, num_sanity_val_steps=0,
         logger=loggers, callbacks=callbacks, log_every_n_steps=tc.log_every,
         gradient_clip_val=tc.grad_clip or None, enable_checkpointing=False, enable_model_summary=False,
-        enable_progress_bar=progress, default_root_dir=run_dir)
+        enable_progress_bar=False, default_root_dir=run_dir)
     start = time.perf_counter()
     interrupted = None
     with _Signals() as signals:

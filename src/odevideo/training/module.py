@@ -1,10 +1,8 @@
-"""The Lightning module (loss and objective) and the Moving MNIST data module.
+"""The Lightning module, the time budget and the Moving MNIST data module.
 
 The training loop knows nothing of the model's insides: it asks the model for frames at some times and
-compares them with the truth. The objective decides which times:
-
-- ``reconstruction`` (Voleti et al.): the context times only; the future is extrapolated at test time.
-- ``prediction``: the context and the target times.
+compares them with the truth through :func:`odevideo.losses.objective_loss`, whose objective decides which
+times (the context only, or the context and the targets).
 
 A step whose ODE solve fails (:class:`~odevideo.errors.SolverError`) or whose loss or gradients are not finite
 is skipped (parameters and optimizer state untouched) or stops the run, as ``train.on_failure`` says; the
@@ -19,58 +17,20 @@ import time
 
 import lightning as L
 import torch
-from torch.nn import functional as F
 
 from odevideo import metrics
 from odevideo.config import Config, DataConfig
 from odevideo.data.moving_mnist import FixedSet, MovingMNIST, TrainStream, as_float_frames
 from odevideo.errors import SolverError
-from odevideo.models import Generation, VideoModel, build_model
-from odevideo.models.compose import flow_loss
+from odevideo.losses import objective_loss
+from odevideo.models import build_model
 
 log = logging.getLogger("odevideo.train")
 MAX_FAILURES_IN_A_ROW = 10  # skipping stops the run after this many failed steps in a row
 
 
-def pixel_loss(logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
-    """Mean per-pixel loss of frame logits against target frames in [0, 1]."""
-    if kind == "bce":
-        return F.binary_cross_entropy_with_logits(logits, target)
-    return F.mse_loss(torch.sigmoid(logits), target)
-
-
-def objective_loss(model: VideoModel, frames: torch.Tensor, times: torch.Tensor, *, n_context: int,
-                   objective: str, loss: str, kl_weight: float, flow_weight: float = 0.0
-                   ) -> tuple[torch.Tensor, torch.Tensor, Generation, torch.Tensor]:
-    """The training loss of one batch under ``objective``.
-
-    Args:
-        model: the latent ODE.
-        frames: (B, T, C, H, W) float in [0, 1]; the first ``n_context`` frames condition.
-        times: their times, (T,) or (B, T); the context times increase, the targets' may interleave with them
-            (irregular sampling), and are sorted here per sample before querying.
-        flow_weight: weight of :func:`~odevideo.models.compose.flow_loss` (``warp`` models only).
-
-    Returns:
-        (total loss, pixel loss, the model's output, the frames it was compared with).
-    """
-    times = times.expand(frames.shape[0], -1) if times.ndim == 1 else times
-    n_query = n_context if objective == "reconstruction" else frames.shape[1]
-    order = times[:, :n_query].argsort(dim=1)  # (B, Tq): the identity on the frame grid
-    rows = torch.arange(frames.shape[0], device=frames.device)[:, None]
-    t_query = times[rows, order]
-    out = model(frames[:, :n_context], times[:, :n_context], t_query)
-    target = frames[rows, order]
-    recon = pixel_loss(out.logits, target, loss)
-    total = recon + kl_weight * out.kl()
-    if flow_weight and out.flow is not None and out.source is not None:
-        total = total + flow_weight * flow_loss(out.flow.flatten(0, 1), out.source.flatten(0, 1),
-                                                target.flatten(0, 1))
-    return total, recon, out, target
-
-
-class VideoODEModule(L.LightningModule):
-    """Trains a latent ODE under the configured objective."""
+class VideoModule(L.LightningModule):
+    """Trains any video model under the configured objective."""
 
     def __init__(self, config: Config) -> None:
         super().__init__()
@@ -91,8 +51,7 @@ class VideoODEModule(L.LightningModule):
         problem = None
         try:
             loss, recon, out, target = objective_loss(self.model, frames, times, n_context=self.config.data.n_context,
-                                                      objective=tc.objective, loss=tc.loss, kl_weight=tc.kl_weight,
-                                                      flow_weight=tc.flow_loss)
+                                                      objective=tc.objective, loss=tc.loss, kl_weight=tc.kl_weight)
             if not bool(torch.isfinite(loss.detach())):
                 problem = f"the loss is {float(loss.detach())}"
         except SolverError as exc:

@@ -1,0 +1,139 @@
+"""Inference: checkpoints on disk and generation from them. Depends on the models only, never on training.
+
+A checkpoint file holds a model's tensors and, in the safetensors metadata, the resolved config (JSON), the
+training step and the validation MSE: enough to rebuild the model with no other file. Nothing is unpickled on
+load. Writes are atomic: a temporary file is written, flushed to disk and renamed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from odevideo.config import Config, upgrade_legacy
+from odevideo.data.moving_mnist import as_float_frames
+from odevideo.errors import CheckpointError, ConfigError
+from odevideo.models import Generation, VideoModel, build_model
+
+FORMAT = "odevideo/1"
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the model (in eval mode, on its device), its config and metadata."""
+
+    model: VideoModel
+    config: Config
+    path: Path
+    step: int
+    val_mse: float | None
+
+    @property
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` -> the first CUDA GPU when there is one, else the CPU; other names pass through, checked."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except RuntimeError as exc:
+        raise ConfigError(f"unknown device {str(device)!r}: {exc}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {str(device)!r} asked for, but torch sees no CUDA GPU; use --device cpu")
+    return device
+
+
+def save_checkpoint(path: str | Path, model: torch.nn.Module, config: Config, *, step: int,
+                    val_mse: float | None = None) -> Path:
+    """Write ``model``'s weights and ``config`` to ``path`` (a .safetensors file), atomically."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    meta = {"format": FORMAT, "config": json.dumps(config.to_dict()), "step": str(step),
+            "val_mse": "" if val_mse is None else repr(float(val_mse))}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=meta)
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file, or a run directory (its ``checkpoints/best.safetensors``, else ``last``)."""
+    path = Path(path)
+    if path.is_dir():
+        for name in ("best.safetensors", "last.safetensors"):
+            if (path / "checkpoints" / name).is_file():
+                return path / "checkpoints" / name
+        raise CheckpointError(f"{path} is a directory without checkpoints/best.safetensors or last.safetensors")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    return path
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
+    """Rebuild the model of a checkpoint file or run directory, on ``device`` (``auto``: a GPU if present).
+
+    Raises:
+        CheckpointError: missing, truncated or corrupt file, or weights that do not fit the stored config.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    path = resolve_checkpoint(path)
+    device = resolve_device(device)
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no items())
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {path} is corrupt or not a safetensors file: {exc}") from None
+    if meta.get("format") != FORMAT or "config" not in meta:
+        raise CheckpointError(f"{path} is a safetensors file but not an odevideo checkpoint (no config metadata)")
+    try:
+        config = Config.from_dict(upgrade_legacy(json.loads(meta["config"])))
+    except (json.JSONDecodeError, ConfigError) as exc:
+        raise CheckpointError(f"checkpoint {path} holds an unreadable config: {exc}") from None
+    model = build_model(config)
+    try:
+        model.load_state_dict(tensors)
+    except RuntimeError as exc:
+        raise CheckpointError(f"weights in {path} do not fit its config: {str(exc).splitlines()[0]}") from None
+    model.to(device).eval()
+    val = meta.get("val_mse") or None
+    return Checkpoint(model=model, config=config, path=path, step=int(meta.get("step", 0)),
+                      val_mse=None if val is None else float(val))
+
+
+def as_times(values: Sequence[float] | Sequence[Sequence[float]] | torch.Tensor) -> torch.Tensor:
+    """Times as float32, (T,) or (B, T); a scalar becomes (1,)."""
+    t = torch.as_tensor(values, dtype=torch.float32)
+    return t.reshape(-1) if t.ndim < 2 else t
+
+
+@torch.no_grad()
+def generate(model: VideoModel, frames: torch.Tensor, t_context: Sequence[float] | torch.Tensor,
+             t_query: Sequence[float] | torch.Tensor) -> Generation:
+    """Frames at ``t_query`` from context ``frames`` (B, M, C, H, W) observed at ``t_context``, in eval mode.
+
+    ``frames`` may be uint8 (0..255) or float in [0, 1], on any device (they are moved to the model's); times
+    are real numbers (frame index units), shared by the batch, (T,), or per sample, (B, T): samples with
+    different times are still generated in one pass. The outputs stay on the model's device.
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    return model(as_float_frames(frames.to(device)), as_times(t_context).to(device), as_times(t_query).to(device))

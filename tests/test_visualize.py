@@ -1,0 +1,75 @@
+"""The pictures: files written, with the right sizes and content; and the demo end to end on a tiny budget."""
+
+import json
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import torch
+
+from odevideo.visualize import CONTEXT_MARK, comparison_grid, latent_plot, side_by_side, write_frames
+from tests.conftest import TINY
+
+
+def test_comparison_grid_places_truth_above_generated_with_a_bar_after_the_context(tmp_path):
+    t, h, w, gap = 5, 6, 7, 2
+    truth = [torch.ones(t, 1, h, w), torch.full((t, 1, h, w), 0.5)]
+    generated = [torch.zeros(t, 1, h, w), torch.zeros(t, 1, h, w)]
+    generated[0][3] = 1.0  # one white generated frame, the fourth
+    image = iio.imread(comparison_grid(truth, generated, 2, tmp_path / "g.png", gap=gap))
+    rows_per_seq = 2 * (h + gap) + 4 * gap
+    assert image.shape == (2 * rows_per_seq - gap - 4 * gap, t * (w + gap) + gap, 3)
+    x = gap + 3 * (w + gap)  # the fourth frame's column
+    assert (image[:h, gap:gap + w] == 255).all()  # truth of sequence 0, frame 0: white
+    assert (image[h + gap:2 * h + gap, gap:gap + w] == 0).all()  # generated of sequence 0, frame 0: black
+    assert (image[h + gap:2 * h + gap, x:x + w] == 255).all()  # its fourth generated frame: white
+    assert (image[rows_per_seq:rows_per_seq + h, gap:gap + w] == 128).all()  # truth of sequence 1: grey
+    bar = gap + 2 * (w + gap) - gap  # between the context (2 frames) and the future
+    assert (image[:, bar:bar + gap][:h] == CONTEXT_MARK).all()
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".mp4", ".npy"])
+def test_videos_round_trip_frame_count_size_and_content(tmp_path, suffix):
+    frames = torch.zeros(4, 1, 16, 24)
+    for i in range(4):
+        frames[i, :, :, 6 * i:6 * i + 6] = 1.0  # a white bar moving right
+    path = write_frames(tmp_path / f"v{suffix}", frames, fps=4)
+    video = np.load(path) if suffix == ".npy" else iio.imread(path, plugin="pyav" if suffix == ".mp4" else None)
+    if suffix == ".npy":
+        np.testing.assert_array_equal(video, frames.numpy())
+        return
+    assert video.shape[:3] == (4, 16, 24)
+    grey = video[..., 0].astype(float) / 255
+    assert np.abs(grey - frames[:, 0].numpy()).mean() < 0.05  # lossy codecs blur the edges only
+
+
+def test_side_by_side_puts_a_white_gap_between_truth_and_generated():
+    truth, generated = torch.zeros(3, 1, 4, 5), torch.full((3, 1, 4, 5), 0.25)
+    pair = side_by_side(truth, generated, gap=2)
+    assert pair.shape == (3, 1, 4, 12)
+    assert (pair[..., :5] == 0).all() and (pair[..., 5:7] == 1).all() and (pair[..., 7:] == 0.25).all()
+
+
+def test_latent_plot_draws_the_trajectories(tmp_path):
+    z = torch.randn(3, 8, 4, 2, 2).cumsum(1)  # (N, T, *latent)
+    image = iio.imread(latent_plot(z, 5, tmp_path / "l.png"))
+    assert image.shape[:2] == (550, 660)
+    rgb = image[..., :3].astype(int)
+    coloured = (rgb.max(-1) - rgb.min(-1)) > 60  # the tab10 line colours, not grey axes or text
+    assert coloured.mean() > 0.002
+
+
+def test_the_demo_writes_its_pictures_checkpoint_and_metrics(tmp_path):
+    from odevideo.demo import run_demo
+
+    result = run_demo(tmp_path / "demo", overrides=(*TINY, "train.max_steps=3"), n_test=8, progress=False)
+    assert set(result.files) == {"grid", "gif", "latent", "checkpoint", "metrics"}
+    metrics = json.loads(result.files["metrics"].read_text())
+    assert metrics["train_steps"] == 3 and metrics["n_sequences"] == 8 and metrics["mse"] == result.mse
+    assert result.baselines == {k: v["mse"] for k, v in metrics["baselines"].items()}
+    grid = iio.imread(result.files["grid"])
+    assert grid.shape == (4 * (2 * 34 + 8) - 10, 20 * 34 + 2, 3)  # 4 sequences of 20 frames of 32x32
+    gif = iio.imread(result.files["gif"])
+    assert gif.shape[:3] == (20, 32, 2 * 32 + 2)
+    assert iio.imread(result.files["latent"]).shape[:2] == (550, 660)
+    assert result.files["checkpoint"].is_file()
