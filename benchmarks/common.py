@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -24,11 +25,32 @@ def machine() -> dict[str, object]:
                 break
     except OSError:
         pass
+    from odevideo.training.run import native_bf16
+
     info: dict[str, object] = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                               "python": platform.python_version(), "torch": torch.__version__}
+                               "python": platform.python_version(), "torch": torch.__version__,
+                               "native_bf16_cpu": native_bf16("cpu")}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
+
+
+def git_commit() -> str:
+    """The commit of the code that ran, with ``-dirty`` when the working tree had uncommitted changes."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return sha + ("-dirty" if dirty else "")
+
+
+def provenance() -> dict[str, object]:
+    """What every results row records beside its numbers: the command, the commit and the machine."""
+    return {"command": command(), "git_commit": git_commit(), "machine": machine()}
 
 
 def command() -> str:

@@ -13,12 +13,11 @@ machine and the command.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime
 import time
 
 import torch
-from common import command, machine, write
+from common import provenance, write
 
 from odevideo.inference import load_checkpoint
 from odevideo.tasks import TASKS, TIME_BASELINES, evaluate_task, task_data
@@ -51,15 +50,13 @@ def main() -> None:
             t0 = time.perf_counter()
             result = evaluate_task(data, ckpt.model)["model"]
             rows.append({"task": task_name, "method": name, **result, "checkpoint": path,
-                         "model_config": dataclasses.asdict(ckpt.config.model),
-                         "train": {k: getattr(ckpt.config.train, k) for k in ("objective", "max_minutes", "clock")},
-                         "irregular": ckpt.config.data.irregular, "train_steps": ckpt.step,
+                         "config_resolved": ckpt.config.to_dict(), "train_steps": ckpt.step,
                          "seconds": round(time.perf_counter() - t0, 1)})
         for row in rows[-len(TIME_BASELINES) - len(models):]:
             print(f"{task_name:18s} {row['method']:28s} MSE {row['mse']:7.2f}  SSIM {row['ssim']:.3f}")
     shared = {"digits": args.digits, "n_sequences": args.n,
               "test_digits": "full MNIST test (IDX)" if args.mnist_dir else "built-in subset", "seed": 0,
-              "machine": machine(), "command": command(), "date": datetime.date.today().isoformat()}
+              **provenance(), "date": datetime.date.today().isoformat()}
     rows = [{**row, "task_description": TASKS[row["task"]].description, **shared} for row in rows]
     print(f"wrote {write(args.results, rows)}")
     if models and args.gif:

@@ -16,7 +16,7 @@ import argparse
 
 import numpy as np
 import torch
-from common import command, machine, write
+from common import provenance, write
 from quality import test_file
 
 from odevideo.data.moving_mnist import as_float_frames, load_standard
@@ -56,7 +56,7 @@ def main() -> None:
         print(name, "flow on the digit:", rows[name]["flow_on_digit_px"])
     print("true displacement:", [round(float(v), 2) for v in moved])
     path = write("flow_reach.json", {"sequences": args.n, "true_displacement_px": [round(float(v), 2) for v in moved],
-                                     "models": rows, "machine": machine(), "command": command()})
+                                     "models": rows, **provenance()})
     print("wrote", path)
 
 

@@ -16,7 +16,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from common import command, machine, write  # noqa: E402
+from common import provenance, write  # noqa: E402
 
 from odevideo.data.moving_mnist import MovingMNIST  # noqa: E402
 
@@ -39,7 +39,7 @@ def main() -> None:
     gen = MovingMNIST("train", digits=2, size=64, n_frames=20, seed=0)
     uint8 = rate(lambda idx: gen.batch(idx, as_float=False), args.batch, args.seconds)
     float32 = rate(lambda idx: gen.batch(idx), args.batch, args.seconds)
-    result = {"benchmark": "generation", "command": command(), "machine": machine(),
+    result = {"benchmark": "generation", **provenance(),
               "setting": {"digits": 2, "size": 64, "frames": 20, "batch": args.batch, "threads": 1},
               "uint8_sequences_per_s": round(uint8), "float32_sequences_per_s": round(float32),
               "target_sequences_per_s": 5000}

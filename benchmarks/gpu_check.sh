@@ -7,14 +7,14 @@
 set -o pipefail
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/odevideo-gpu}; MNIST=${MNIST:-.mnist}; MINUTES=${MINUTES:-5}; NAME=${NAME:-latent_ode-wide-gpu}
-RECIPE=${RECIPE:---set model.output=warp --set model.width=64 --set model.latent_dim=32 --set model.field_hidden=64 --set train.precision=bf16-mixed --set data.batch_size=128}
+RECIPE=${RECIPE:---set data.batch_size=128 --set train.precision=32-true}
 mkdir -p "$OUT"
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
   python3 -c "import torch, lightning, torchdiffeq; print('torch', torch.__version__, 'lightning', lightning.__version__, 'cuda', torch.cuda.get_device_name(0))"
 } 2>&1 | tee "$OUT/gpu.txt"
 [ "${SMOKE:-1}" = 1 ] && timeout 150 python3 -m odevideo.cli train --config demo --set data.size=32 --set data.digit_size=14 \
     --set model.width=8 --set model.latent_dim=4 --set model.field_hidden=8 --set data.val_size=8 \
-    --max-steps 5 --run-dir /tmp/smoke --overwrite --no-progress 2>&1 | tail -4 | tee "$OUT/smoke.txt"
+    --max-steps 5 --out /tmp/smoke --overwrite --no-progress 2>&1 | tail -4 | tee "$OUT/smoke.txt"
 timeout $((MINUTES * 60 + 240)) python3 benchmarks/quality.py --config mmnist2 --objective prediction \
     --minutes "$MINUTES" --clock wall --mnist-dir "$MNIST" --model-name "$NAME" $RECIPE \
     --results quality_gpu.json 2>&1 \

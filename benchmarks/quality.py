@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import RESULTS, command, machine, train_flops_per_sequence
+from common import RESULTS, provenance, train_flops_per_sequence
 from torch.utils.flop_counter import FlopCounterMode
 
 from odevideo.config import load_config
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "train_wall_s": round(wall, 1), "train_cpu_s": round(cpu, 1),
         "test_set": f"{path.name}: {args.n_test} sequences, 20 frames, 10 -> 10, MNIST test digits "
                     f"({'full IDX files' if args.mnist_dir else 'built-in subset'}), seed 0",
-        "machine": machine(), "command": command(),
+        "config_resolved": load_checkpoint(result.last).config.to_dict(), **provenance(),
         "date": datetime.date.today().isoformat(), **({"sitting": args.sitting} if args.sitting else {}),
     }
 

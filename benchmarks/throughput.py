@@ -12,7 +12,8 @@ same threads. All on the torch threads of this machine; writes benchmarks/result
 
 ``--variants`` times the training step under speed options: ``channels_last`` memory format,
 ``bf16`` autocast, ``compile`` (``torch.compile`` of the encoder, decoder and vector field; the first step's
-time, compilation included, is recorded as ``first_step_s``).
+time, compilation included, is recorded as ``first_step_s``), ``auto`` (what ``train.precision=auto`` picks on
+this CPU: bf16 autocast where it computes bf16 natively, else fp32; the row says which in ``precision``).
 """
 
 from __future__ import annotations
@@ -23,18 +24,22 @@ import time
 
 import numpy as np
 import torch
-from common import command, machine, train_flops_per_sequence, write
+from common import provenance, train_flops_per_sequence, write
 
 from odevideo.config import load_config
 from odevideo.data.moving_mnist import MovingMNIST, as_float_frames
 from odevideo.losses import objective_loss
 from odevideo.models import build_model
+from odevideo.training.run import resolve_precision
 
-VARIANTS = ("eager", "channels_last", "bf16", "compile")
+VARIANTS = ("eager", "channels_last", "bf16", "compile", "auto")
 
 
 def measure(config_name: str, objective: str, steps: int, warmup: int, variant: str = "eager") -> dict[str, object]:
     config = load_config(config_name, [f"train.objective={objective}"])
+    precision = resolve_precision("auto", "cpu") if variant == "auto" else \
+        ("bf16-mixed" if variant == "bf16" else "32-true")
+    config.train.precision = precision
     d, tc = config.data, config.train
     torch.manual_seed(0)
     model = build_model(config)
@@ -51,7 +56,8 @@ def measure(config_name: str, objective: str, steps: int, warmup: int, variant: 
     def step(i: int) -> int:
         batch = gen.batch(np.arange(i * d.batch_size, (i + 1) * d.batch_size), as_float=False)
         frames = as_float_frames(batch["frames"])
-        autocast = torch.autocast("cpu", dtype=torch.bfloat16) if variant == "bf16" else contextlib.nullcontext()
+        autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16-mixed"
+                    else contextlib.nullcontext())
         with autocast:
             loss, _, out, _ = objective_loss(model, frames, times, n_context=d.n_context, objective=objective,
                                              loss=tc.loss, kl_weight=tc.kl_weight)
@@ -74,7 +80,7 @@ def measure(config_name: str, objective: str, steps: int, warmup: int, variant: 
             "params": sum(p.numel() for p in model.parameters()), "train_seq_per_s": round(seq_per_s, 2),
             "nfe_per_sequence": nfe, "train_gflop_per_seq": round(flops_per_seq / 1e9, 3),
             "gflops_per_s": round(flops_per_seq * seq_per_s / 1e9, 1), "steps_timed": steps,
-            "first_step_s": round(first_step_s, 2)}
+            "first_step_s": round(first_step_s, 2), "precision": precision, "config_resolved": config.to_dict()}
 
 
 def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 20) -> float:
@@ -135,8 +141,7 @@ def main() -> None:
     print(peak)
     for row in rows:
         row["fraction_of_fp32_peak"] = round(row["gflops_per_s"] / peak["fp32_gflops"], 3)
-    print("wrote", write(args.results, {"benchmark": "throughput", "command": command(),
-                                            "machine": machine(), "matmul_peak": peak, "rows": rows,
+    print("wrote", write(args.results, {"benchmark": "throughput", **provenance(), "matmul_peak": peak, "rows": rows,
                                             "inference": infer}))
 
 

@@ -65,6 +65,16 @@ def test_frame_metrics_agree_with_each_metric_alone():
         torch.testing.assert_close(together[name], fn(pred, target))
 
 
+def test_scoring_several_predictions_at_once_equals_scoring_each_alone():
+    pred, target = (torch.from_numpy(a) for a in noisy_pair())
+    preds = {"noisy": pred, "black": torch.zeros_like(target), "last": target[:, :1].expand_as(target)}
+    together = metrics.score(preds, target)
+    for key, p in preds.items():
+        alone = metrics.frame_metrics(p, target)
+        for name in metrics.METRIC_NAMES:
+            torch.testing.assert_close(together[key][name], alone[name], atol=1e-6, rtol=1e-5)
+
+
 @pytest.mark.parametrize("fn", [metrics.ssim, metrics.ssim_openstl])
 def test_ssim_of_identical_frames_is_one_and_drops_with_noise(fn):
     x = torch.rand(1, 2, 1, 16, 16)

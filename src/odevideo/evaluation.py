@@ -76,8 +76,8 @@ def evaluate(model: VideoModel, sequences: np.ndarray | torch.Tensor, *, n_conte
         clock = time.perf_counter()
         nfe.append(out.nfe)
         with torch.no_grad():
-            for key, pred in preds.items():
-                for name, values in metrics.frame_metrics(pred, target).items():
+            for key, scores in metrics.score(preds, target).items():
+                for name, values in scores.items():
                     per_frame[key][name].append(values.cpu())
         seconds["metrics"] += time.perf_counter() - clock
     result: dict[str, object] = {"n_sequences": int(n), "n_context": n_context, "n_future": n_future}

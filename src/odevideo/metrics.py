@@ -2,7 +2,8 @@
 
 All take predictions and targets as float tensors (B, T, C, H, W) in [0, 1] and return per-frame values
 (B, T); averaging over frames and sequences is left to the caller, so per-step curves come for free.
-:func:`frame_metrics` computes all of them in one pass over a batch.
+:func:`frame_metrics` computes all of them in one pass over a batch, and :func:`score` for several predictions
+of the same frames at once.
 
 - ``mse``/``mae``: per-frame SUM over pixels (and channels) of the squared/absolute error; averaged over
   frames and sequences this is the convention of OpenSTL and most Moving MNIST tables.
@@ -22,7 +23,6 @@ All take predictions and targets as float tensors (B, T, C, H, W) in [0, 1] and 
 from __future__ import annotations
 
 import torch
-from torch.nn import functional as F
 
 PSNR_CAP = 100.0
 SSIM_CONVENTION = {"window": 11, "gaussian_sigma": 1.5, "k1": 0.01, "k2": 0.03, "data_range": 1.0,
@@ -84,52 +84,97 @@ def _gaussian_window(size: int, sigma: float) -> torch.Tensor:
     return g / g.sum()
 
 
-def _ssim(pred: torch.Tensor, target: torch.Tensor, window: torch.Tensor, data_range: float,
-          sample_covariance: bool) -> torch.Tensor:
-    """Per-frame SSIM (B, T) with a separable 1-D ``window`` (taps summing to 1), valid positions only."""
-    _check(pred, target)
-    b, t, c, h, w = pred.shape
+def _band(size: int, window: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """(size, size - n + 1) matrix whose column j holds ``window`` at rows j .. j + n - 1: ``x @ band`` filters
+    the last axis of ``x`` at every valid position."""
     n = window.numel()
-    if h < n or w < n:
-        raise ValueError(f"frames of {h}x{w} are smaller than the {n}x{n} SSIM window")
-    x = pred.reshape(b * t * c, 1, h, w).float()
-    y = target.reshape(b * t * c, 1, h, w).float()
-    # Centre both images on their joint mean (SSIM does not change, and the variances lose no float32 digits
-    # to cancellation), then filter the five maps along rows and along columns in one grouped convolution each.
-    shift = 0.5 * (x.mean(dim=(2, 3), keepdim=True) + y.mean(dim=(2, 3), keepdim=True))
-    x, y = x - shift, y - shift
-    g = window.to(device=x.device, dtype=x.dtype)
-    maps = torch.cat([x, y, x * x, y * y, x * y], dim=1)  # (N, 5, H, W)
-    maps = F.conv2d(maps, g.view(1, 1, 1, n).expand(5, 1, 1, n), groups=5)
-    mu_x, mu_y, xx, yy, xy = F.conv2d(maps, g.view(1, 1, n, 1).expand(5, 1, n, 1), groups=5).unbind(1)
-    norm = n * n / (n * n - 1) if sample_covariance else 1.0
-    var_x, var_y, cov = norm * (xx - mu_x**2), norm * (yy - mu_y**2), norm * (xy - mu_x * mu_y)
-    mu_x, mu_y = mu_x + shift[:, 0], mu_y + shift[:, 0]
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    s = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
-    return s.mean(dim=(1, 2)).reshape(b, t, c).mean(-1).to(pred.dtype)
+    band = torch.zeros(size, size - n + 1, dtype=torch.float64)
+    for k in range(n):
+        band.diagonal(-k)[:] = window[k]
+    return band.to(device=like.device, dtype=like.dtype)
+
+
+WINDOWS = {"ssim": (_gaussian_window(11, 1.5), 1.0, False),  # taps, data range, sample covariance
+           "ssim_openstl": (torch.full((7,), 1 / 7, dtype=torch.float64), 2.0, True)}
+
+
+def _ssims(preds: list[torch.Tensor], target: torch.Tensor, names: tuple[str, ...]) -> list[dict[str, torch.Tensor]]:
+    """Per-frame SSIM (B, T) of each prediction against ``target``, in each convention of ``names`` (keys of
+    ``WINDOWS``), averaged over valid window positions only.
+
+    The local statistics are filtered with each separable window as two products with banded matrices
+    (:func:`_band`), which BLAS runs far faster than depthwise convolutions. The target's maps are filtered
+    once for all predictions, and every map shares the product along H of every convention.
+    """
+    for pred in preds:
+        _check(pred, target)
+    b, t, c, h, w = target.shape
+    widest = max(WINDOWS[name][0].numel() for name in names)
+    if h < widest or w < widest:
+        raise ValueError(f"frames of {h}x{w} are smaller than the {widest}x{widest} SSIM window")
+    y = target.reshape(b * t * c, h, w).float()
+    # Centre every image on the target's mean: SSIM does not change, and the variances lose no float32 digits
+    # to cancellation (E[x^2] - E[x]^2 of a bright, flat frame).
+    shift = y.mean(dim=(1, 2), keepdim=True)  # (N, 1, 1)
+    y = y - shift
+    xs = [p.reshape(b * t * c, h, w).float() - shift for p in preds]
+    planes = [y, y * y] + [m for x in xs for m in (x, x * x, x * y)]
+    # The maps laid out (H, N, maps, W): filtering along H is one product from the left for every map and
+    # convention, filtering along W one product from the right per convention.
+    k = len(planes)
+    maps = torch.stack(planes, dim=1).permute(2, 0, 1, 3).reshape(h, -1)  # (H, N*k*W)
+    bands = [_band(h, WINDOWS[name][0], y) for name in names]
+    cols = torch.cat(bands, dim=1).T @ maps  # (sum of H', N*k*W)
+    out: list[dict[str, torch.Tensor]] = [{} for _ in preds]
+    start = 0
+    for name, band in zip(names, bands, strict=True):
+        window, data_range, sample_covariance = WINDOWS[name]
+        n, valid = window.numel(), band.shape[1]
+        stats = cols[start:start + valid].reshape(-1, w) @ _band(w, window, y)  # (H' * N * k, W')
+        stats = stats.reshape(valid, -1, k, w - n + 1)  # (H', N, k, W')
+        start += valid
+        norm = n * n / (n * n - 1) if sample_covariance else 1.0
+        c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+        mu_y, yy = stats[:, :, 0], stats[:, :, 1]
+        var_y = norm * (yy - mu_y**2)
+        mu_y_true = mu_y + shift.view(1, -1, 1)
+        for i in range(len(preds)):
+            mu_x, xx, xy = stats[:, :, 2 + 3 * i], stats[:, :, 3 + 3 * i], stats[:, :, 4 + 3 * i]
+            var_x, cov = norm * (xx - mu_x**2), norm * (xy - mu_x * mu_y)
+            mu_x = mu_x + shift.view(1, -1, 1)
+            num = (2 * mu_x * mu_y_true + c1) * (2 * cov + c2)
+            s = num / ((mu_x**2 + mu_y_true**2 + c1) * (var_x + var_y + c2))  # (H', N, W')
+            out[i][name] = s.mean(dim=(0, 2)).reshape(b, t, c).mean(-1).to(preds[i].dtype)
+    return out
 
 
 def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Per-frame SSIM, (B, T), in odevideo's convention (``SSIM_CONVENTION``)."""
-    return _ssim(pred, target, _gaussian_window(11, 1.5), data_range=1.0, sample_covariance=False)
+    return _ssims([pred], target, ("ssim",))[0]["ssim"]
 
 
 def ssim_openstl(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Per-frame SSIM, (B, T), in OpenSTL's convention (``SSIM_OPENSTL_CONVENTION``)."""
-    return _ssim(pred, target, torch.full((7,), 1 / 7, dtype=torch.float64), data_range=2.0,
-                 sample_covariance=True)
+    return _ssims([pred], target, ("ssim_openstl",))[0]["ssim_openstl"]
 
 
 def frame_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
     """Every metric of ``METRIC_NAMES`` per frame, {name: (B, T)}, in one pass over the batch."""
-    _check(pred, target)
-    diff = (pred - target).flatten(2)
-    sq = diff.pow(2)
-    per_pixel = sq.mean(-1)
-    return {"mse": sq.sum(-1), "mse_per_pixel": per_pixel, "mae": diff.abs().sum(-1),
-            "psnr": psnr_from_mse_per_pixel(per_pixel), "ssim": ssim(pred, target),
-            "ssim_openstl": ssim_openstl(pred, target)}
+    return score({"pred": pred}, target)["pred"]
+
+
+def score(preds: dict[str, torch.Tensor], target: torch.Tensor) -> dict[str, dict[str, torch.Tensor]]:
+    """Every metric per frame of several predictions of one target: {key: {name: (B, T)}}. The target's share
+    of the SSIM statistics is computed once for all of them."""
+    ssims = _ssims(list(preds.values()), target, ("ssim", "ssim_openstl"))
+    out = {}
+    for (key, pred), ssim_values in zip(preds.items(), ssims, strict=True):
+        diff = (pred - target).flatten(2)
+        sq = diff.pow(2)
+        per_pixel = sq.mean(-1)
+        out[key] = {"mse": sq.sum(-1), "mse_per_pixel": per_pixel, "mae": diff.abs().sum(-1),
+                    "psnr": psnr_from_mse_per_pixel(per_pixel), **ssim_values}
+    return out
 
 
 def summarize(per_frame: dict[str, list[torch.Tensor]]) -> dict[str, object]:
