@@ -227,8 +227,8 @@ class BudgetProgress(L.Callback):
         from tqdm import tqdm
 
         if trainer.is_global_zero:
-            self.bar = tqdm(total=1.0, desc="train", file=sys.stderr, dynamic_ncols=True,
-                            bar_format="{desc} {percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]")
+            self.bar = tqdm(total=1.0, desc="starting", file=sys.stderr, dynamic_ncols=True,
+                            bar_format="train {percentage:3.0f}%|{bar}| {desc} [{elapsed}<{remaining}]")
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
         if self.bar is None:
@@ -240,7 +240,7 @@ class BudgetProgress(L.Callback):
             text += f", loss {float(metrics['loss']):.4f}"
         if "val/mse" in metrics:
             text += f", val MSE {float(metrics['val/mse']):.1f}"
-        self.bar.set_postfix_str(text, refresh=False)
+        self.bar.set_description_str(text, refresh=False)
         self.bar.update(min(1.0, fraction) - self.bar.n)
 
     def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
