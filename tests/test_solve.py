@@ -80,7 +80,7 @@ def test_fixed_step_states_do_not_depend_on_the_other_requested_times():
 
 def test_output_times_before_t0_are_refused():
     with pytest.raises(SolverError, match=">= its sample's t0"):
-        solve(MLPField(2), torch.zeros(2, 2), torch.tensor([0.0, 1.0]), t0=torch.tensor([0.0, 0.5]))
+        solve(MLPField(2, 4, 1), torch.zeros(2, 2), torch.tensor([0.0, 1.0]), t0=torch.tensor([0.0, 0.5]))
 
 
 def test_the_defaults_of_solve_are_those_of_solver_config():
@@ -141,14 +141,14 @@ def test_max_nfe_stops_the_solve_with_a_typed_error():
                                      ([[0.0, 1.0], [0.0, 2.0]], r"\(B=1, T\)")])
 def test_bad_times_are_refused(t, match):
     with pytest.raises(SolverError, match=match):
-        solve(MLPField(2), torch.zeros(1, 2), torch.tensor(t), method="rk4")
+        solve(MLPField(2, 4, 1), torch.zeros(1, 2), torch.tensor(t), method="rk4")
 
 
 def test_bad_options_are_refused():
     with pytest.raises(SolverError, match="method=.magic. is not one of"):
-        solve(MLPField(2), torch.zeros(1, 2), torch.tensor([0.0, 1.0]), method="magic")
+        solve(MLPField(2, 4, 1), torch.zeros(1, 2), torch.tensor([0.0, 1.0]), method="magic")
     with pytest.raises(SolverError, match="step_size"):
-        solve(MLPField(2), torch.zeros(1, 2), torch.tensor([0.0, 1.0]), method="rk4", step_size=-1.0)
+        solve(MLPField(2, 4, 1), torch.zeros(1, 2), torch.tensor([0.0, 1.0]), method="rk4", step_size=-1.0)
 
 
 def test_diverging_dynamics_raise_non_finite_error():
