@@ -11,7 +11,7 @@ from odevideo.config import Config, load_config
 # results do not depend on whether this machine computes bf16 natively (train.precision=auto would).
 TINY = ("data.size=32", "data.digit_size=14", "data.batch_size=4", "data.val_size=8", "model.width=8",
         "model.latent_dim=4", "model.field_hidden=8", "train.val_every=3", "train.log_every=1",
-        "train.precision=32-true")
+        "train.precision=32-true")  # the demo config's latent ODE, tiny
 TINY_CLI = [arg for item in TINY for arg in ("--set", item)]
 
 
@@ -21,7 +21,8 @@ KIND_TINY = {"latent_ode": (), "latent_rnn": ("model.width=8", "model.latent_dim
 
 def tiny(kind: str = "latent_ode", **model: object) -> Config:
     """The demo config made tiny, with model ``kind`` and ``model`` overrides of the model section."""
-    return load_config("demo", [*TINY, f"model.kind={kind}", *KIND_TINY[kind],
+    sizes = [o for o in TINY if not o.startswith("model.")] if kind != "latent_ode" else list(TINY)
+    return load_config("demo", [*sizes, f"model.kind={kind}", *KIND_TINY[kind],
                                 *(f"model.{k}={v}" for k, v in model.items())])
 
 

@@ -56,3 +56,31 @@ def test_a_pickle_disguised_as_a_checkpoint_does_not_run(tmp_path):
     with pytest.raises(CheckpointError):
         load_checkpoint(tmp_path / "evil.safetensors")
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("kind,model", [("latent_ode", {"latent": "vector", "field_layers": 2}),
+                                        ("latent_rnn", {"output": "warp", "warp_source": "previous"}),
+                                        ("convlstm", {"hidden": 6, "layers": 3, "kernel": 3})])
+def test_every_kind_round_trips_with_its_own_sizes(tiny_config, tmp_path, kind, model):
+    config = tiny_config(kind, **model)
+    built = build_model(config).eval()
+    loaded = load_checkpoint(save_checkpoint(tmp_path / "c.safetensors", built, config, step=3))
+    assert loaded.config == config
+    frames, t = torch.rand(1, 3, 1, 32, 32), torch.arange(3.0)
+    torch.testing.assert_close(loaded.model(frames, t, t + 1).logits, built(frames, t, t + 1).logits, atol=0, rtol=0)
+
+
+def test_a_checkpoint_of_odevideo_0_1_loads(tiny_config, tmp_path):
+    import json
+
+    from safetensors.torch import save_file
+
+    config = tiny_config("convlstm", hidden=8, layers=2)
+    model = build_model(config)
+    old = {"data": config.to_dict()["data"], "train": {**config.to_dict()["train"], "flow_loss": 0.0},
+           "model": {"kind": "convlstm", "latent": "spatial", "channels": 1, "patch": 4, "width": 8, "depth": 2,
+                     "skip": False, "field": "conv", "aggregator": "gru", "output": "direct", "warp_source": "last"}}
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "old.safetensors"),
+              metadata={"format": "odevideo/1", "config": json.dumps(old), "step": "7", "val_mse": ""})
+    loaded = load_checkpoint(tmp_path / "old.safetensors")
+    assert loaded.config.model == config.model and loaded.step == 7 and loaded.val_mse is None

@@ -202,6 +202,9 @@ BAD_INPUTS = {  # case: (command line, with {names} from make_bad_files; a patte
     "resume-nothing": ("train --config demo --out {dir}/fresh --resume", "no trainer checkpoint"),
     "run-in-use": ("train --config demo --out {ck}", "already holds a run"),
     "impossible-combination": ("train --config mmnist1 --set model.kind=convlstm", "cannot read irregular times"),
+    "test-file-and-generated-set": ("evaluate --checkpoint {ck} --test-file {dir}/std.npy --n 5",
+                                    "drop --digits/--n/--seed/--mnist-dir"),
+    "resume-and-overwrite": ("train --config demo --out {ck} --resume --overwrite", "give one of them"),
     "info-of-nothing": ("info {dir}/missing.safetensors", "does not exist"),
     "show-unknown-config": ("config show nope", "neither a shipped config"),
 }

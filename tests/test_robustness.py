@@ -179,8 +179,10 @@ def test_skipping_gives_up_after_ten_failures_in_a_row(tiny_config, tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_stops_after_a_step_with_a_checkpoint_and_resume_goes_on(tmp_path, sig):
     run = tmp_path / "run"
-    proc = subprocess.Popen(train_cmd(run, steps=100_000), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    cmd = train_cmd(run, steps=100_000)
+    if sig == signal.SIGINT:
+        cmd.remove("--quiet")  # Ctrl-C at a terminal: with the progress bar on
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for_checkpoint(proc, run, 2)
         proc.send_signal(sig)

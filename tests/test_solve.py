@@ -166,3 +166,11 @@ def test_a_singular_field_fails_quickly_naming_t_and_dt():
     with pytest.raises(SolverError, match=r"at t=(1|0\.99\d*), dt=[0-9.e-]+[;,].*stiff"):
         solve(Singular(), torch.ones(1, 1, dtype=torch.float64), torch.tensor([0.0, 2.0], dtype=torch.float64),
               method="dopri5", rtol=1e-10, atol=1e-10, max_nfe=5000)
+
+
+def test_bf16_states_keep_float32_times():
+    z0 = torch.ones(2, 1, dtype=torch.bfloat16)
+    t = torch.tensor([[20.0, 20.3], [20.0, 20.6]])  # bf16 would round 20.3 and 20.6 to 20.25 and 20.5
+    sol = solve(Linear(torch.tensor([[0.0]])).to(torch.bfloat16), z0, t, method="rk4", step_size=0.5)
+    assert sol.t.dtype == torch.float32 and torch.equal(sol.t, t)
+    assert sol.z.dtype == torch.bfloat16

@@ -60,7 +60,7 @@ def test_with_a_time_budget_the_cosine_follows_the_clock(tiny_config, monkeypatc
     config = tiny_config()
     config.train.lr, config.train.warmup_steps, config.train.max_steps = 1.0, 0, 1000
     module = VideoModule(config)
-    budget = TimeBudget(minutes=1.0)
+    budget = TimeBudget(minutes=1.0, clock="wall")
     now = [100.0]
     monkeypatch.setattr(budget, "_now", lambda: now[0])
     budget.on_train_start(None, module)
@@ -80,7 +80,7 @@ def test_with_a_time_budget_the_cosine_follows_the_clock(tiny_config, monkeypatc
 
 
 def test_the_progress_bar_counts_toward_the_limit_that_will_stop_the_run():
-    budget = TimeBudget(minutes=2.0)
+    budget = TimeBudget(minutes=2.0, clock="wall")
     budget._start, budget._now = 0.0, lambda: 30.0  # a quarter of the time spent
 
     class FakeTrainer:
@@ -93,6 +93,27 @@ def test_the_progress_bar_counts_toward_the_limit_that_will_stop_the_run():
     assert bar._fraction(FakeTrainer())[0] == 0.5  # now the steps lead
     FakeTrainer.callbacks = []
     assert bar._fraction(FakeTrainer()) == (0.5, "of 1000 steps")
+
+
+def test_the_progress_bar_closes_when_training_fails(tiny_config, tmp_path):
+    config = tiny_config()
+    config.train.max_steps, config.train.max_minutes = 5, None
+
+    class Boom(L.Callback):
+        def on_train_batch_end(self, *args: object) -> None:
+            raise RuntimeError("boom")
+
+    bar = BudgetProgress(max_steps=5)
+    with pytest.raises(RuntimeError, match="boom"):  # Lightning calls on_exception(trainer, module, exception)
+        train(config, tmp_path / "run", progress=False, callbacks=[Boom(), bar])
+    assert bar.bar is None
+
+
+def test_resume_and_overwrite_together_are_refused(tiny_config, tmp_path):
+    from odevideo.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="give one of them"):
+        train(tiny_config(), tmp_path / "run", resume=True, overwrite=True, progress=False)
 
 
 def test_auto_precision_takes_bf16_only_where_the_device_computes_it_natively(monkeypatch):
@@ -117,8 +138,9 @@ def test_the_run_records_the_precision_auto_resolved_to(tiny_config, tmp_path):
     config = tiny_config()
     config.train.precision, config.train.max_steps, config.train.max_minutes = "auto", 1, None
     result = train(config, tmp_path / "run", progress=False)
-    assert load_checkpoint(result.last).config.train.precision == resolve_precision("auto", "auto")
-    assert f"precision: {resolve_precision('auto', 'auto')}" in (tmp_path / "run" / "config.yaml").read_text()
+    resolved = load_checkpoint(result.last).config.train.precision
+    assert resolved in ("bf16-mixed", "32-true") and resolved == resolve_precision("auto", "auto")
+    assert f"precision: {resolved}" in (tmp_path / "run" / "config.yaml").read_text()
 
 
 def test_training_with_irregular_sampling_runs(tiny_config, tmp_path):

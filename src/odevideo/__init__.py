@@ -13,7 +13,7 @@ The public API::
 from importlib import import_module
 from typing import Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _EXPORTS = {
     "Config": "odevideo.config", "load_config": "odevideo.config",

@@ -124,8 +124,8 @@ def evaluate_cmd(
     test_file: Annotated[Path | None, typer.Option(help="mnist_test_seq.npy layout: (T,N,H,W) uint8.")] = None,
     digits: Annotated[int | None, typer.Option(help="Digits per generated test sequence (default: the "
                                                      "checkpoint's).")] = None,
-    n: Annotated[int, typer.Option("--n", help="Generated test sequences.")] = 1000,
-    seed: Annotated[int, typer.Option(help="Seed of the generated test set.")] = 0,
+    n: Annotated[int | None, typer.Option("--n", help="Generated test sequences [default: 1000].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the generated test set [default: 0].")] = None,
     n_context: Annotated[int | None, typer.Option(help="Context frames (default: the checkpoint's).")] = None,
     n_future: Annotated[int | None, typer.Option(help="Frames to predict (default: the checkpoint's).")] = None,
     mnist_dir: Annotated[Path | None, typer.Option(help="MNIST IDX files (default: built-in digits).")] = None,
@@ -140,6 +140,10 @@ def evaluate_cmd(
     from odevideo.evaluation import evaluate, load_test_sequences, write_json
     from odevideo.inference import load_checkpoint
 
+    if test_file is not None and any(v is not None for v in (digits, n, seed, mnist_dir)):
+        raise OdevideoError("--test-file holds the test sequences: drop --digits/--n/--seed/--mnist-dir, which "
+                            "describe a generated test set")
+    n, seed = 1000 if n is None else n, 0 if seed is None else seed
     if n < 1 or batch_size < 1:
         raise OdevideoError(f"--n and --batch-size must be >= 1, got {n} and {batch_size}")
     ckpt = load_checkpoint(checkpoint, device=device)
@@ -148,7 +152,7 @@ def evaluate_cmd(
     n_context = d.n_context if n_context is None else n_context
     n_future = d.n_frames - d.n_context if n_future is None else n_future
     seqs = load_test_sequences(test_file=test_file, digits=digits, n=n, seed=seed, size=d.size,
-                               n_frames=n_context + n_future, mnist_dir=mnist_dir)
+                               digit_size=d.digit_size, n_frames=n_context + n_future, mnist_dir=mnist_dir)
     result = evaluate(ckpt.model, seqs, n_context=n_context, n_future=n_future, batch_size=batch_size,
                       progress=not quiet)
     source = str(test_file) if test_file else f"generated: digits={digits}, n={n}, seed={seed}"

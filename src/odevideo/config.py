@@ -262,14 +262,16 @@ def load_config(name_or_path: str | Path = "demo", overrides: list[str] | tuple[
     """Load a config by shipped name or path and apply ``section.key=value`` overrides.
 
     An override of ``model.kind`` to another kind than the file's starts the model section afresh from that
-    kind's defaults (the file's model keys belong to its own kind); later ``model.*`` overrides apply on top.
+    kind's defaults (the file's model keys belong to its own kind); it applies first, wherever it stands among
+    the overrides, and the other ``model.*`` overrides apply on top of it.
 
     Raises:
         ConfigError: unknown file, section or key, or an invalid value.
     """
     tree = read_config_file(name_or_path)
-    for item in overrides:
-        (section, key), value = _parse_override(item)
+    parsed = [_parse_override(item) for item in overrides]
+    parsed.sort(key=lambda item: item[0] != ["model", "kind"])  # the kind first: the other model keys are its
+    for (section, key), value in parsed:
         tree.setdefault(section, {})
         if not isinstance(tree[section], dict):
             raise ConfigError(f"config section {section!r} is not a mapping")
@@ -294,8 +296,7 @@ def upgrade_legacy(tree: dict[str, Any]) -> dict[str, Any]:
         if key in model and model.pop(key) != off:
             raise ConfigError(f"model.{key} was removed in odevideo 0.2 (measured and lost, docs/benchmarks.md); "
                               f"this model needs odevideo at commit {REMOVED_IN_0_2}")
-    if train.pop("flow_loss", 0):
-        pass  # a training-only loss: the weights need nothing of it
+    train.pop("flow_loss", None)  # a training-only loss: the weights need nothing of it
     kind = model.get("kind", "latent_ode")
     if kind == "convlstm":
         hidden, layers = model.get("width", 32), model.get("depth", 2)

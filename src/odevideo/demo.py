@@ -43,7 +43,8 @@ def run_demo(out_dir: str | Path = "odevideo-demo", *, minutes: float | None = N
     run = train(config, out_dir / "run", overwrite=True, progress=progress)
     ckpt = load_checkpoint(run.best)
     d = config.data
-    seqs = load_test_sequences(digits=d.digits, n=n_test, seed=0, size=d.size, n_frames=d.n_frames)
+    seqs = load_test_sequences(digits=d.digits, n=n_test, seed=0, size=d.size, digit_size=d.digit_size,
+                               n_frames=d.n_frames)
     results = evaluate(ckpt.model, seqs, n_context=d.n_context, n_future=d.n_frames - d.n_context,
                        progress=progress)
     results = {"checkpoint": str(ckpt.path), "config": "demo", "train_steps": run.steps,

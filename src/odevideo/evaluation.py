@@ -95,15 +95,15 @@ def _sync(device: torch.device) -> None:
 
 
 def load_test_sequences(*, test_file: str | Path | None = None, digits: int | None = None, n: int = 1000,
-                        seed: int = 0, size: int = STANDARD.size, n_frames: int = STANDARD.n_frames,
-                        mnist_dir: str | Path | None = None) -> np.ndarray:
+                        seed: int = 0, size: int = STANDARD.size, digit_size: int = STANDARD.digit_size,
+                        n_frames: int = STANDARD.n_frames, mnist_dir: str | Path | None = None) -> np.ndarray:
     """Test sequences uint8 (N, T, 1, H, W): from a file in the mnist_test_seq.npy layout, or generated from
     the test digits with ``digits``, ``n`` and ``seed``."""
     if test_file is not None:
         return load_standard(test_file)
     if digits is None:
         raise DataError("give the digits per test sequence, or a test file")
-    return MovingMNIST("test", digits=digits, size=size, n_frames=n_frames, seed=seed,
+    return MovingMNIST("test", digits=digits, size=size, digit_size=digit_size, n_frames=n_frames, seed=seed,
                        mnist_dir=mnist_dir).render_uint8(np.arange(n))[:, :, None]
 
 

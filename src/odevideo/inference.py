@@ -1,4 +1,5 @@
-"""Inference: checkpoints on disk and generation from them. Depends on the models only, never on training.
+"""Inference: checkpoints on disk and generation from them. Depends on the models and their config, never on
+training.
 
 A checkpoint file holds a model's tensors and, in the safetensors metadata, the resolved config (JSON), the
 training step and the validation MSE: enough to rebuild the model with no other file. Nothing is unpickled on
@@ -20,7 +21,8 @@ from odevideo.data.moving_mnist import as_float_frames
 from odevideo.errors import CheckpointError, ConfigError
 from odevideo.models import Generation, VideoModel, build_model
 
-FORMAT = "odevideo/1"
+FORMAT = "odevideo/2"  # 1: odevideo 0.1 (one model section for every kind), upgraded on load
+FORMATS = ("odevideo/1", FORMAT)
 
 
 @dataclass
@@ -102,10 +104,11 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
             tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no items())
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {path} is corrupt or not a safetensors file: {exc}") from None
-    if meta.get("format") != FORMAT or "config" not in meta:
+    if meta.get("format") not in FORMATS or "config" not in meta:
         raise CheckpointError(f"{path} is a safetensors file but not an odevideo checkpoint (no config metadata)")
     try:
-        config = Config.from_dict(upgrade_legacy(json.loads(meta["config"])))
+        tree = json.loads(meta["config"])
+        config = Config.from_dict(upgrade_legacy(tree) if meta["format"] == "odevideo/1" else tree)
     except (json.JSONDecodeError, ConfigError) as exc:
         raise CheckpointError(f"checkpoint {path} holds an unreadable config: {exc}") from None
     model = build_model(config)

@@ -52,7 +52,7 @@ class ConvLSTMConfig:
 class ConvLSTMCell(nn.Module):
     """x (N, C_in, h, w), state (h, c) each (N, C_h, h, w) -> new state."""
 
-    def __init__(self, in_channels: int, hidden: int, kernel: int = 5) -> None:
+    def __init__(self, in_channels: int, hidden: int, kernel: int) -> None:
         super().__init__()
         self.hidden = hidden
         self.gates = nn.Conv2d(in_channels + hidden, 4 * hidden, kernel, padding=kernel // 2)
@@ -80,7 +80,7 @@ class ConvLSTM(nn.Module):
         if size % config.patch:
             raise ConfigError(f"frame size {size} must be divisible by model.patch {config.patch}")
         self.config, self.channels, self.size = config, channels, size
-        self.patch, self.width = config.patch, config.hidden
+        self.patch, self.hidden = config.patch, config.hidden
         folded = channels * config.patch**2
         self.cells = nn.ModuleList(ConvLSTMCell(folded if i == 0 else config.hidden, config.hidden, config.kernel)
                                    for i in range(config.layers))
@@ -96,7 +96,7 @@ class ConvLSTM(nn.Module):
             raise DataError(f"ConvLSTM needs consecutive context frames one step apart, got {t_context.tolist()}")
         index = whole_steps(t_query.to(frames), t_context[:, :1].to(frames), "ConvLSTM")  # (B, Tq)
         side = self.size // self.patch
-        state = [(frames.new_zeros(b, self.width, side, side),) * 2 for _ in self.cells]
+        state = [(frames.new_zeros(b, self.hidden, side, side),) * 2 for _ in self.cells]
         x = frames.new_zeros(b, self.channels * self.patch**2, side, side)  # step 0 reads nothing
         logits, hidden = [], []
         for k in range(int(index.max()) + 1):

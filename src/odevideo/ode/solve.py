@@ -151,8 +151,11 @@ def solve(field: nn.Module, z0: torch.Tensor, t: torch.Tensor, *, t0: torch.Tens
     except ConfigError as exc:
         raise SolverError(str(exc).replace("solver.", "")) from None
     b = z0.shape[0]
-    t = batch_times(t, b).to(device=z0.device, dtype=z0.dtype)
-    start = t[:, 0] if t0 is None else torch.as_tensor(t0, dtype=z0.dtype, device=z0.device).expand(b)
+    # Times in at least float32, whatever the states are: in bf16 (mixed precision) a time of 20 would round
+    # to a multiple of 1/8.
+    tdtype = torch.promote_types(z0.dtype, torch.float32)
+    t = batch_times(t, b).to(device=z0.device, dtype=tdtype)
+    start = t[:, 0] if t0 is None else torch.as_tensor(t0, dtype=tdtype, device=z0.device).expand(b)
     if not torch.isfinite(start).all():
         raise SolverError(f"t0 holds NaN or infinite times: {start.tolist()}")
     rel = t - start[:, None]  # (B, T): each sample's own clock
@@ -164,7 +167,7 @@ def solve(field: nn.Module, z0: torch.Tensor, t: torch.Tensor, *, t0: torch.Tens
     fixed = method in FIXED and step_size is not None
     if fixed:
         n = max(1, math.ceil(round(float(rel.max()) / step_size, 6)))
-        grid = torch.arange(n + 1, device=z0.device, dtype=z0.dtype) * step_size
+        grid = torch.arange(n + 1, device=z0.device, dtype=tdtype) * step_size
     else:
         grid = torch.unique(torch.cat([rel.new_zeros(1), rel.flatten()]))  # sorted
     counted = _Counted(field, max_nfe)
@@ -191,6 +194,6 @@ def solve(field: nn.Module, z0: torch.Tensor, t: torch.Tensor, *, t0: torch.Tens
         return ODESolution(z=z[rows, torch.searchsorted(grid, rel.contiguous())], t=t, nfe=nfe)
     pos = rel / step_size
     index = pos.floor().long().clamp(0, n - 1)  # (B, T): the grid step each time falls in
-    frac = (pos - index).view(*rel.shape, *[1] * (z.ndim - 2))
+    frac = (pos - index).view(*rel.shape, *[1] * (z.ndim - 2)).to(z.dtype)
     lo, hi = z[rows, index], z[rows, index + 1]
     return ODESolution(z=lo + frac * (hi - lo), t=t, nfe=nfe)

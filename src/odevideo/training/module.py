@@ -152,7 +152,7 @@ class TimeBudget(L.Callback):
     schedule and stop at the same step.
     """
 
-    def __init__(self, minutes: float, clock: str = "wall") -> None:
+    def __init__(self, minutes: float, clock: str) -> None:
         self.budget_s, self.clock = 60.0 * minutes, clock
         self.spent_before = 0.0  # seconds spent by earlier (resumed-from) runs
         self._start: float | None = None

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from odevideo.config import Config
-from odevideo.errors import CheckpointError, SolverError
+from odevideo.errors import CheckpointError, ConfigError, SolverError
 from odevideo.inference import save_checkpoint
 from odevideo.training.module import MovingMNISTData, TimeBudget, VideoModule
 
@@ -248,7 +248,8 @@ class BudgetProgress(L.Callback):
             self.bar.close()
             self.bar = None
 
-    on_exception = on_train_end  # type: ignore[assignment]
+    def on_exception(self, trainer: L.Trainer, module: L.LightningModule, exception: BaseException) -> None:
+        self.on_train_end(trainer, module)
 
 
 def native_bf16(device: str) -> bool:
@@ -268,7 +269,7 @@ def native_bf16(device: str) -> bool:
     return bool(words & {"avx512_bf16", "amx_bf16", "bf16"})
 
 
-def resolve_precision(precision: str, accelerator: str = "auto") -> str:
+def resolve_precision(precision: str, accelerator: str) -> str:
     """``train.precision`` for Lightning: ``auto`` becomes ``bf16-mixed`` where the device that
     ``accelerator`` picks computes bf16 natively (:func:`native_bf16`), else ``32-true``; others pass through."""
     if precision != "auto":
@@ -319,6 +320,8 @@ def train(config: Config, run_dir: str | Path, *, resume: bool = False, overwrit
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+    if resume and overwrite:
+        raise ConfigError("--resume continues the run in --out and --overwrite replaces it: give one of them")
     _quiet_lightning()
     # What ran is what is written: config.yaml and the checkpoints record the precision that "auto" became.
     config = dataclasses.replace(config, train=dataclasses.replace(
@@ -328,7 +331,7 @@ def train(config: Config, run_dir: str | Path, *, resume: bool = False, overwrit
     ckpt_path = resume_checkpoint(run_dir) if resume else None
     if not (resume or overwrite) and ckpt_dir.is_dir() and any(ckpt_dir.iterdir()):
         raise CheckpointError(f"{run_dir} already holds a run: pass --resume to continue it, --overwrite to "
-                              "replace it, or choose another --run-dir")
+                              "replace it, or choose another --out")
     if overwrite and not resume:
         for old in trainer_checkpoints(run_dir):
             old.unlink()
