@@ -36,13 +36,15 @@ def machine() -> dict[str, object]:
 
 
 def git_commit() -> str:
-    """The commit of the code that ran, with ``-dirty`` when the working tree had uncommitted changes."""
+    """The commit of the code that ran, with ``-dirty`` when the code had uncommitted changes (results files
+    being written do not count)."""
     root = Path(__file__).resolve().parents[1]
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "src", "benchmarks",
+                                ":!benchmarks/results", "pyproject.toml"], cwd=root, capture_output=True, text=True,
+                               check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
     return sha + ("-dirty" if dirty else "")
