@@ -60,7 +60,8 @@ def test_a_pickle_disguised_as_a_checkpoint_does_not_run(tmp_path):
 
 @pytest.mark.parametrize("kind,model", [("latent_ode", {"latent": "vector", "field_layers": 2}),
                                         ("latent_rnn", {"output": "warp", "warp_source": "previous"}),
-                                        ("convlstm", {"hidden": 6, "layers": 3, "kernel": 3})])
+                                        ("convlstm", {"hidden": 6, "layers": 3, "kernel": 3}),
+                                        ("objects", {"slots": 3, "sprite_pool": "min"})])
 def test_every_kind_round_trips_with_its_own_sizes(tiny_config, tmp_path, kind, model):
     config = tiny_config(kind, **model)
     built = build_model(config).eval()

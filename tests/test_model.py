@@ -63,7 +63,8 @@ def test_a_frame_size_the_layout_cannot_fold_is_refused(tiny_config):
 
 
 @pytest.mark.parametrize("kind,objective", [("latent_ode", "prediction"), ("latent_ode", "reconstruction"),
-                                            ("latent_rnn", "prediction"), ("convlstm", "prediction")])
+                                            ("latent_rnn", "prediction"), ("convlstm", "prediction"),
+                                            ("objects", "prediction"), ("objects", "reconstruction")])
 def test_every_kind_overfits_one_batch(tiny_config, kind, objective):
     model = build_model(tiny_config(kind))
     batch = MovingMNIST("train", digits=1, size=32, digit_size=14, n_frames=8).batch(range(4))

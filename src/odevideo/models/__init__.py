@@ -15,6 +15,7 @@ from torch import nn
 from odevideo.models.convlstm import ConvLSTM, ConvLSTMConfig
 from odevideo.models.latent_ode import LatentODE, LatentODEConfig
 from odevideo.models.latent_rnn import LatentRNN, LatentRNNConfig
+from odevideo.models.objects import ObjectODE, ObjectsConfig
 from odevideo.models.output import Generation
 
 if TYPE_CHECKING:
@@ -32,9 +33,10 @@ MODELS: dict[str, ModelKind] = {
     "latent_ode": ModelKind(LatentODEConfig, LatentODE),
     "latent_rnn": ModelKind(LatentRNNConfig, LatentRNN),
     "convlstm": ModelKind(ConvLSTMConfig, ConvLSTM),
+    "objects": ModelKind(ObjectsConfig, ObjectODE),
 }
-ModelConfig = LatentODEConfig | LatentRNNConfig | ConvLSTMConfig
-VideoModel = LatentODE | ConvLSTM  # LatentRNN is a LatentODE
+ModelConfig = LatentODEConfig | LatentRNNConfig | ConvLSTMConfig | ObjectsConfig
+VideoModel = LatentODE | ConvLSTM | ObjectODE  # LatentRNN is a LatentODE
 
 
 def build_model(config: Config) -> VideoModel:
@@ -44,4 +46,4 @@ def build_model(config: Config) -> VideoModel:
 
 
 __all__ = ["MODELS", "ConvLSTM", "ConvLSTMConfig", "Generation", "LatentODE", "LatentODEConfig", "LatentRNN",
-           "LatentRNNConfig", "ModelConfig", "ModelKind", "VideoModel", "build_model"]
+           "LatentRNNConfig", "ModelConfig", "ModelKind", "ObjectODE", "ObjectsConfig", "VideoModel", "build_model"]
