@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from odevideo.visualize import CONTEXT_MARK, comparison_grid, latent_plot, side_by_side, write_frames
+from odevideo.visualize import CONTEXT_MARK, comparison_grid, latent_plot, pose_plot, side_by_side, write_frames
 from tests.conftest import TINY
 
 
@@ -57,6 +57,17 @@ def test_latent_plot_draws_the_trajectories(tmp_path):
     rgb = image[..., :3].astype(int)
     coloured = (rgb.max(-1) - rgb.min(-1)) > 60  # the tab10 line colours, not grey axes or text
     assert coloured.mean() > 0.002
+
+
+def test_pose_plot_draws_each_objects_path_over_its_frame(tmp_path):
+    frames = torch.zeros(3, 1, 32, 32)
+    t = torch.arange(12.0)
+    centres = torch.stack([torch.stack([4 + 2 * t, 4 + t], -1), torch.stack([28 - t, 4 + 2 * t], -1)], 1)  # (T, K, 2)
+    image = iio.imread(pose_plot(frames, centres.transpose(0, 1)[None].transpose(1, 2).expand(3, -1, -1, -1), 6,
+                                 tmp_path / "p.png", columns=2))
+    assert image.shape[:2] == (520, 520)
+    rgb = image[..., :3].astype(int)
+    assert ((rgb.max(-1) - rgb.min(-1)) > 60).mean() > 0.002  # coloured paths
 
 
 def test_the_demo_writes_its_pictures_checkpoint_and_metrics(tmp_path):

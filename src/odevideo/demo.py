@@ -12,7 +12,7 @@ from odevideo.data.moving_mnist import as_float_frames
 from odevideo.evaluation import evaluate, load_test_sequences, write_json
 from odevideo.inference import generate, load_checkpoint
 from odevideo.training.run import train
-from odevideo.visualize import comparison_grid, latent_plot, side_by_side, write_frames
+from odevideo.visualize import comparison_grid, latent_plot, pose_plot, side_by_side, write_frames
 
 N_TEST = 256  # demo test sequences (generated from MNIST test digits, seed 0)
 N_SHOWN = 8  # sequences in the latent plot; the first 4 are in the grid, the first in the GIF
@@ -59,9 +59,19 @@ def run_demo(out_dir: str | Path = "odevideo-demo", *, minutes: float | None = N
     files = {
         "grid": comparison_grid(list(shown[:4]), list(generated[:4]), d.n_context, out_dir / "comparison.png"),
         "gif": write_frames(out_dir / "truth_vs_generated.gif", side_by_side(shown[0], generated[0]), fps=4),
-        "latent": latent_plot(out.z_traj.cpu(), d.n_context, out_dir / "latent_pca.png"),
+        "latent": latent_view(ckpt.model, out.z_traj.cpu(), shown, d.n_context, out_dir),
         "checkpoint": ckpt.path,
         "metrics": write_json(out_dir / "metrics.json", results),
     }
     base = {name: float(res["mse"]) for name, res in results["baselines"].items()}  # type: ignore[union-attr]
     return DemoResult(files=files, mse=float(results["mse"]), baselines=base)  # type: ignore[arg-type]
+
+
+def latent_view(model: torch.nn.Module, z_traj: torch.Tensor, frames: torch.Tensor, n_context: int,
+                out_dir: Path) -> Path:
+    """The picture of a model's latent path: object models draw each object's centre over the last context
+    frame (``latent_poses.png``); others plot the latent on its first two principal components
+    (``latent_pca.png``)."""
+    if hasattr(model, "centres"):
+        return pose_plot(frames[:, n_context - 1], model.centres(z_traj), n_context, out_dir / "latent_poses.png")
+    return latent_plot(z_traj, n_context, out_dir / "latent_pca.png")

@@ -113,3 +113,42 @@ def latent_plot(z_traj: torch.Tensor, n_context: int, path: str | Path, *, title
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def pose_plot(frames: torch.Tensor, centres: torch.Tensor, n_context: int, path: str | Path, *,
+              columns: int = 4) -> Path:
+    """The latent view of object models: each object's centre over time, drawn over a frame of its sequence.
+
+    Args:
+        frames: the frame each panel shows, one per sequence, (N, C, H, W) in [0, 1].
+        centres: each object's centre at each time, (N, T, K, 2), (row, col) in pixels.
+        n_context: how many of the T times are context (drawn solid; the rest dashed, with crosses).
+        path: the PNG to write.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n, t, k = centres.shape[:3]
+    rows = (n + columns - 1) // columns
+    fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.6 * rows), dpi=100, squeeze=False)
+    images = to_uint8_rgb(frames)  # (N, H, W, 3)
+    c = centres.detach().double().cpu().numpy()
+    colours = plt.cm.tab10(np.arange(k) % 10)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        ax.imshow(images[i])
+        for j in range(k):
+            ys, xs = c[i, :, j, 0], c[i, :, j, 1]
+            ax.plot(xs[:n_context], ys[:n_context], "-o", color=colours[j], ms=2, lw=1.2)
+            ax.plot(xs[n_context - 1:], ys[n_context - 1:], "--x", color=colours[j], ms=3, lw=1.0)
+    fig.suptitle("object centres: context solid, extrapolation dashed", fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

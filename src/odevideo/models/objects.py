@@ -1,7 +1,7 @@
 """The object latent ODE: a few objects, each a sprite copied from the context and a pose integrated in time.
 
     context frames --encoder--> K heatmaps per frame --soft-argmax--> observed centres (B, M, K, 2)
-    observed centres --GRU run backwards--> z0 = (position, velocity) of each object at t_context[0]
+    observed centres --fit a folded straight line--> z0 = (position, velocity) of each object at t_context[0]
     z0 --solve(dp/dt = v, dv/dt = force(p, v))--> z(t) --fold into the canvas--> centres at any time
     context frames --crop at the observed centres, average over frames--> a sprite per object
     sprites placed at the centres (a differentiable spatial transformer) --max over objects--> frames
@@ -29,6 +29,8 @@ from odevideo.models.output import Generation
 from odevideo.ode import SolverConfig, solve
 from odevideo.options import check_choices, check_positive
 
+FORCE_SCALE = 1e-3  # units of the force's output: a unit acceleration moves an object 1.8 pixels in 10 frames
+REFINE_STEPS = 3  # least-squares refinements of the fitted motion
 EPS = 1e-4  # keeps rendered probabilities off 0 and 1 so their logits (and BCE gradients) stay finite
 
 
@@ -44,7 +46,7 @@ class ObjectsConfig:
         patch: space-to-depth factor of the heatmap encoder (its maps are ``size / patch`` on a side).
         width: channels of the heatmap encoder.
         depth: convolution blocks of the heatmap encoder.
-        hidden: width of the aggregator's GRU and of the force's hidden layer.
+        hidden: width of the force's hidden layer.
         sprite_pool: how the windows cut from the context frames become one sprite: their ``mean``, or their
             pixel-wise ``min`` (another object passing by only ever adds intensity under a max composition,
             so the minimum removes it; it needs well-placed windows).
@@ -108,6 +110,48 @@ def crop(frames: torch.Tensor, centres: torch.Tensor, side: int) -> torch.Tensor
     return F.grid_sample(frames, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
 
 
+def fit_motion(pos: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """The constant-velocity motion, folded at the walls, that best explains observed positions.
+
+    Each axis of each object moves independently. A first guess: its speed is the median over the context
+    intervals of |change in position| / time gap (an interval with a bounce in it looks slower, so the median
+    ignores the few that have one), its start is the first observed position, and its direction is the sign
+    whose folded straight line, fold(start + sign * speed * (t - t0)), lies closer to all the observations.
+    Then a few least-squares refinements: each observation is unfolded to the copy nearest the current line,
+    and a straight line is fitted through them. Differentiable in the observations.
+
+    Args:
+        pos: observed positions, (B, M, K, 2), in units of the free range (0 and 1 at the walls).
+        t: their times, (B, M).
+
+    Returns:
+        z0 = (position, velocity) at t[:, 0], (B, K, 4), in unfolded units.
+    """
+    b, m = t.shape
+    start = pos[:, 0]
+    if m < 2:
+        return torch.cat([start, torch.zeros_like(start)], dim=-1)
+    dt = (t[:, 1:] - t[:, :-1])[:, :, None, None].to(pos)  # (B, M-1, 1, 1)
+    speed = ((pos[:, 1:] - pos[:, :-1]).abs() / dt).median(dim=1).values  # (B, K, 2)
+    rel = (t - t[:, :1])[:, :, None, None].to(pos)  # (B, M, 1, 1)
+    errors = [(fold(start[:, None] + sign * speed[:, None] * rel) - pos).pow(2).sum(1) for sign in (1.0, -1.0)]
+    start, velocity = start, torch.where(errors[0] <= errors[1], 1.0, -1.0) * speed
+    # Refine by least squares: unfold each observation to the copy (x + 2n or -x + 2n) nearest the current
+    # line, then fit a straight line through them. This also undoes the bias of the median of whole-pixel
+    # steps (a digit moving 2.85 pixels a frame is drawn moving 3, 3, 3, 2, ...).
+    mean_t = rel.mean(1, keepdim=True)
+    var_t = (rel - mean_t).pow(2).mean(1, keepdim=True).clamp_min(1e-12)
+    for _ in range(REFINE_STEPS):
+        line = start[:, None] + velocity[:, None] * rel  # (B, M, K, 2)
+        up = pos + 2 * torch.round((line - pos) / 2)
+        down = -pos + 2 * torch.round((line + pos) / 2)
+        unfolded = torch.where((up - line).abs() <= (down - line).abs(), up, down)
+        mean_u = unfolded.mean(1, keepdim=True)
+        velocity = (((rel - mean_t) * (unfolded - mean_u)).mean(1, keepdim=True) / var_t)[:, 0]
+        start = (mean_u - velocity[:, None] * mean_t)[:, 0]
+    return torch.cat([start, velocity], dim=-1)
+
+
 class PoseField(nn.Module):
     """dz/dt of the object states z (B, K, 4) = (position (2), velocity (2)) in unfolded units:
     dp/dt = v and dv/dt = force(fold(p), v), one small MLP shared by the objects, whose last layer starts at
@@ -121,7 +165,7 @@ class PoseField(nn.Module):
 
     def forward(self, t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         p, v = z[..., :2], z[..., 2:]
-        return torch.cat([v, self.force(torch.cat([fold(p), v], dim=-1))], dim=-1)
+        return torch.cat([v, FORCE_SCALE * self.force(torch.cat([fold(p), v], dim=-1))], dim=-1)
 
 
 class ObjectODE(nn.Module):
@@ -149,10 +193,6 @@ class ObjectODE(nn.Module):
         # map, times this learnable weight), so soft-argmax starts near the objects instead of at the centre:
         # one batch of 1-digit sequences overfits to a loss of 0.0033 instead of 0.0096 in 150 steps.
         self.brightness = nn.Parameter(torch.tensor(10.0))
-        self.cell = nn.GRUCell(3, c.hidden)  # per object and frame: its observed position (2) and the time gap
-        self.head = nn.Linear(c.hidden, 4)  # corrections to the first observed position and velocity
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
         self.field = PoseField(c.hidden)
 
     # ---------------------------------------------------------------- geometry
@@ -168,10 +208,10 @@ class ObjectODE(nn.Module):
         """Frames (B, M, C, H, W) -> each object's centre in each frame, (B, M, K, 2), (row, col) in pixels."""
         b, m = frames.shape[:2]
         x = frames.flatten(0, 1)
-        brightness = F.avg_pool2d(x.mean(1, keepdim=True), self.config.patch)  # (B*M, 1, h, w)
-        maps = self.heatmaps(self.encoder(x)) + self.brightness * brightness  # (B*M, K, h, w)
-        cells = soft_argmax(maps)  # in map cells; cell i covers pixels i*patch .. (i+1)*patch - 1
-        return (cells * self.config.patch + (self.config.patch - 1) / 2).unflatten(0, (b, m))
+        learned = F.interpolate(self.heatmaps(self.encoder(x)), scale_factor=self.config.patch, mode="nearest")
+        # at full resolution: soft-argmax of the brightness follows an object pixel for pixel as it moves
+        maps = learned + self.brightness * x.mean(1, keepdim=True)  # (B*M, K, H, W)
+        return soft_argmax(maps).unflatten(0, (b, m))
 
     def sprites(self, frames: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
         """Each object's appearance, (B, K, C, S, S): the windows around its observed centres, pooled over the
@@ -192,20 +232,10 @@ class ObjectODE(nn.Module):
 
     # ---------------------------------------------------------------- forward
     def encode(self, frames: torch.Tensor, t_context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """z0 (B, K, 4), position and velocity at the first context time in unfolded units, and the observed
-        centres (B, M, K, 2) in pixels. Before training, z0 is the first observed position with the velocity
-        of the first two observations."""
+        """z0 (B, K, 4), position and velocity at the first context time in unfolded units, fitted to the
+        observed centres, and those centres (B, M, K, 2) in pixels (see :func:`fit_motion`)."""
         centres = self.observe(frames)
-        pos = self.from_pixels(centres)  # (B, M, K, 2)
-        b, m, k = pos.shape[:3]
-        gaps = torch.cat([t_context[:, 1:] - t_context[:, :-1], t_context.new_zeros(b, 1)], dim=1)  # (B, M)
-        inputs = torch.cat([pos, gaps[:, :, None, None].expand(-1, -1, k, 1).to(pos)], dim=-1)  # (B, M, K, 3)
-        h = pos.new_zeros(b * k, self.config.hidden)
-        for i in reversed(range(m)):  # backwards in time, ending at the first context frame
-            h = self.cell(inputs[:, i].reshape(b * k, 3), h)
-        velocity = (pos[:, 1] - pos[:, 0]) / gaps[:, :1, None].to(pos) if m > 1 else torch.zeros_like(pos[:, 0])
-        z0 = torch.cat([pos[:, 0], velocity], dim=-1) + self.head(h).view(b, k, 4)
-        return z0, centres
+        return fit_motion(self.from_pixels(centres), t_context), centres
 
     def forward(self, frames: torch.Tensor, t_context: torch.Tensor, t_query: torch.Tensor, *,
                 generator: torch.Generator | None = None) -> Generation:
