@@ -12,7 +12,7 @@ mkdir -p "$OUT"
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
   python3 -c "import torch, lightning, torchdiffeq; print('torch', torch.__version__, 'lightning', lightning.__version__, 'cuda', torch.cuda.get_device_name(0))"
 } 2>&1 | tee "$OUT/gpu.txt"
-[ "${SMOKE:-1}" = 1 ] && timeout 150 python3 -m odevideo.cli train --config demo --set data.size=32 --set data.digit_size=14 \
+[ "${SMOKE:-1}" = 1 ] && timeout 150 python3 -m odevideo.cli train --config demo --set data.size=32 --set data.digit_size=14 --set model.kind=latent_ode \
     --set model.width=8 --set model.latent_dim=4 --set model.field_hidden=8 --set data.val_size=8 \
     --max-steps 5 --out /tmp/smoke --overwrite --no-progress 2>&1 | tail -4 | tee "$OUT/smoke.txt"
 timeout $((MINUTES * 60 + 240)) python3 benchmarks/quality.py --config mmnist2 --objective prediction \

@@ -9,9 +9,10 @@ from odevideo.config import Config, load_config
 
 # 32x32 frames and narrow layers: every model kind builds and steps in milliseconds. fp32 everywhere, so that
 # results do not depend on whether this machine computes bf16 natively (train.precision=auto would).
-TINY = ("data.size=32", "data.digit_size=14", "data.batch_size=4", "data.val_size=8", "model.width=8",
+TINY = ("data.size=32", "data.digit_size=14", "data.batch_size=4", "data.val_size=8", "model.kind=latent_ode",
+        "model.width=8",
         "model.latent_dim=4", "model.field_hidden=8", "train.val_every=3", "train.log_every=1",
-        "train.precision=32-true")  # the demo config's latent ODE, tiny
+        "train.precision=32-true", "data.irregular=0")  # a tiny latent ODE on the demo config's data
 TINY_CLI = [arg for item in TINY for arg in ("--set", item)]
 
 

@@ -9,7 +9,7 @@ from odevideo.models import MODELS, build_model
 from odevideo.options import field_docs
 
 # Parameter counts of the shipped configs' models (the 30-minute rows of docs/benchmarks.md name 131,104).
-PARAMETERS = {"demo": 116_944, "mmnist1": 131_104, "mmnist2": 131_104}
+PARAMETERS = {"demo": 5_700, "mmnist1": 131_104, "mmnist2": 131_104}
 
 
 @pytest.mark.parametrize("name", SHIPPED_CONFIGS)
@@ -19,7 +19,7 @@ def test_every_shipped_config_loads_and_builds_its_recorded_model(name):
 
 
 def test_overrides_parse_yaml_values():
-    config = load_config("demo", ["train.lr=1e-4", "model.latent=vector", "solver.step_size=null",
+    config = load_config("mmnist1", ["train.lr=1e-4", "model.latent=vector", "solver.step_size=null",
                                   "data.mnist_dir=/tmp/x"])
     assert config.train.lr == 1e-4 and config.model.latent == "vector"
     assert config.solver.step_size is None and config.data.mnist_dir == "/tmp/x"
@@ -52,16 +52,15 @@ def test_yaml_round_trip(tmp_path):
     (["train.lr"], "key=value"),
     (["data.batch_size=0"], "batch_size"),
     (["model.kind=gan"], "model.kind='gan' is not one of"),
-    (["model.warp_source=previous"], "only model.output=warp does"),  # the demo's output is direct
-    (["model.kind=convlstm"], "cannot read irregular times"),  # mmnist-like irregular data below
+    (["model.output=direct"], "only model.output=warp does"),  # mmnist1 warps from the previous frame
+    (["model.kind=convlstm"], "cannot read irregular times"),  # mmnist1 trains on irregular times
     (["model.kind=latent_rnn", "data.irregular=0.5"], "cannot read irregular times"),
     (["model.kind=convlstm", "model.kernel=4"], "must be odd"),
     (["train.precision=fp8"], "train.precision"),
 ])
 def test_bad_values_and_impossible_combinations_are_refused(overrides, match):
     with pytest.raises(ConfigError, match=match):
-        load_config("demo", ["data.irregular=0.5", *overrides] if overrides == ["model.kind=convlstm"]
-                    else overrides)
+        load_config("mmnist1", overrides)
 
 
 def test_unknown_file_and_bad_yaml(tmp_path):
@@ -79,8 +78,8 @@ def test_an_empty_config_is_the_defaults():
 
 
 def test_values_are_coerced_to_their_field_types_or_refused():
-    config = load_config("demo", ["train.lr=3e-4", "train.max_steps=10.0", "train.max_minutes=2",
-                                  "model.variational=true"])
+    config = load_config("mmnist1", ["train.lr=3e-4", "train.max_steps=10.0", "train.max_minutes=2",
+                                     "model.variational=true"])
     assert config.train.lr == 3e-4 and isinstance(config.train.max_steps, int)
     assert config.train.max_minutes == 2.0 and config.model.variational is True
 
@@ -89,7 +88,7 @@ def test_values_are_coerced_to_their_field_types_or_refused():
                                  "train.lr=[1]", "train.accelerator=[1]"])
 def test_values_of_the_wrong_type_are_refused(bad):
     with pytest.raises(ConfigError, match=bad.split("=")[0]):
-        load_config("demo", [bad])
+        load_config("mmnist1", [bad])
 
 
 @pytest.mark.parametrize("section", ["data", "model", "solver", "train"])

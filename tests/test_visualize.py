@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from odevideo.visualize import CONTEXT_MARK, comparison_grid, latent_plot, pose_plot, side_by_side, write_frames
-from tests.conftest import TINY
+from tests.conftest import KIND_TINY, TINY
 
 
 def test_comparison_grid_places_truth_above_generated_with_a_bar_after_the_context(tmp_path):
@@ -73,14 +73,18 @@ def test_pose_plot_draws_each_objects_path_over_its_frame(tmp_path):
 def test_the_demo_writes_its_pictures_checkpoint_and_metrics(tmp_path):
     from odevideo.demo import run_demo
 
-    result = run_demo(tmp_path / "demo", overrides=(*TINY, "train.max_steps=3"), n_test=8, progress=False)
+    sizes = [o for o in TINY if not o.startswith("model.")]
+    result = run_demo(tmp_path / "demo", steps=3, overrides=(*sizes, *KIND_TINY["objects"]), n_test=8,
+                      progress=False)
     assert set(result.files) == {"grid", "gif", "latent", "checkpoint", "metrics"}
+    assert result.files["latent"].name == "latent_poses.png"  # the demo's object model draws its poses
     metrics = json.loads(result.files["metrics"].read_text())
     assert metrics["train_steps"] == 3 and metrics["n_sequences"] == 8 and metrics["mse"] == result.mse
+    assert metrics["model_kind"] == "objects" and metrics["seconds_total"] >= metrics["train_seconds"]
     assert result.baselines == {k: v["mse"] for k, v in metrics["baselines"].items()}
     grid = iio.imread(result.files["grid"])
     assert grid.shape == (4 * (2 * 34 + 8) - 10, 20 * 34 + 2, 3)  # 4 sequences of 20 frames of 32x32
     gif = iio.imread(result.files["gif"])
     assert gif.shape[:3] == (20, 32, 2 * 32 + 2)
-    assert iio.imread(result.files["latent"]).shape[:2] == (550, 660)
+    assert iio.imread(result.files["latent"]).shape[:2] == (520, 1040)  # 8 sequences, 4 to a row
     assert result.files["checkpoint"].is_file()

@@ -167,16 +167,16 @@ def evaluate_cmd(
 @app.command("demo")
 def demo_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path("odevideo-demo"),
-    minutes: Annotated[float | None, typer.Option(help="Training minutes (default: the demo config's 3.5).")] = None,
+    steps: Annotated[int | None, typer.Option(help="Training steps (default: the demo config's 1000).")] = None,
     quiet: Quiet = False,
 ) -> None:
-    """Train a small model on 1-digit Moving MNIST for a few minutes; write a grid, a GIF, a latent plot,
-    the checkpoint and metrics.json into --out."""
+    """Train a small model on 1-digit Moving MNIST (1000 steps, a few minutes); write a grid, a GIF, a latent
+    view, the checkpoint and metrics.json into --out."""
     from odevideo.demo import run_demo
 
-    if minutes is not None and minutes <= 0:
-        raise OdevideoError(f"--minutes must be > 0, got {minutes}")
-    result = run_demo(out, minutes=minutes, progress=not quiet)
+    if steps is not None and steps < 1:
+        raise OdevideoError(f"--steps must be >= 1, got {steps}")
+    result = run_demo(out, steps=steps, progress=not quiet)
     for name, path in result.files.items():
         typer.echo(f"wrote {name:<10} {path}")
     b = result.baselines
