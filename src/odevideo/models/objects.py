@@ -1,9 +1,9 @@
 """The object latent ODE: a few objects, each a sprite copied from the context and a pose integrated in time.
 
-    context frames --encoder--> K heatmaps per frame --soft-argmax--> observed centres (B, M, K, 2)
+    context frames --encoder + brightness--> K heatmaps per frame --soft-argmax--> observed centres (B, M, K, 2)
     observed centres --fit a folded straight line--> z0 = (position, velocity) of each object at t_context[0]
-    z0 --solve(dp/dt = v, dv/dt = force(p, v))--> z(t) --fold into the canvas--> centres at any time
-    context frames --crop at the observed centres, average over frames--> a sprite per object
+    z0 --solve(dp/dt = v, dv/dt = 1e-3 force(p, v))--> z(t) --fold into the canvas--> centres at any time
+    context frames --crop at the observed centres, pool over frames--> a sprite per object
     sprites placed at the centres (a differentiable spatial transformer) --max over objects--> frames
 
 What an object looks like never enters the ODE, so it cannot fade; only its pose moves. Walls: the pose is
@@ -43,7 +43,8 @@ class ObjectsConfig:
         slots: objects per video, K (the number of digits, or more: spare slots may track the same object).
         box: side in pixels of the box whose edges bounce off the frame's edges (Moving MNIST's digits: 28).
         sprite: side in pixels of the sprite copied for each object (at least ``box``).
-        patch: space-to-depth factor of the heatmap encoder (its maps are ``size / patch`` on a side).
+        patch: space-to-depth factor of the heatmap encoder (its maps are ``size / patch`` on a side, then
+            repeated to full resolution).
         width: channels of the heatmap encoder.
         depth: convolution blocks of the heatmap encoder.
         hidden: width of the force's hidden layer.
@@ -154,8 +155,9 @@ def fit_motion(pos: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 class PoseField(nn.Module):
     """dz/dt of the object states z (B, K, 4) = (position (2), velocity (2)) in unfolded units:
-    dp/dt = v and dv/dt = force(fold(p), v), one small MLP shared by the objects, whose last layer starts at
-    zero (constant velocity until the data says otherwise). Autonomous, like every field here."""
+    dp/dt = v and dv/dt = FORCE_SCALE * force(fold(p), v), one small MLP shared by the objects, whose last
+    layer starts at zero (constant velocity until the data says otherwise). At full scale the force trained
+    the model away from its good start (docs/benchmarks.md). Autonomous, like every field here."""
 
     def __init__(self, hidden: int) -> None:
         super().__init__()
@@ -189,9 +191,9 @@ class ObjectODE(nn.Module):
         self.latent_shape = (c.slots, 4)
         self.encoder = ConvEncoder(channels, c.width, c.patch, c.depth, 0)
         self.heatmaps = nn.Conv2d(c.width, c.slots, 1)
-        # The heatmaps start out drawn to bright pixels (their logits get the frame's intensity, pooled to the
-        # map, times this learnable weight), so soft-argmax starts near the objects instead of at the centre:
-        # one batch of 1-digit sequences overfits to a loss of 0.0033 instead of 0.0096 in 150 steps.
+        # The heatmaps start out drawn to bright pixels (their logits get the frame's intensity times this
+        # learnable weight), so soft-argmax starts near the objects instead of at the centre: one batch of
+        # 1-digit sequences overfits to a loss of 0.0033 instead of 0.0096 in 150 steps.
         self.brightness = nn.Parameter(torch.tensor(10.0))
         self.field = PoseField(c.hidden)
 
