@@ -91,9 +91,10 @@ def test_values_of_the_wrong_type_are_refused(bad):
         load_config("mmnist1", [bad])
 
 
+@pytest.mark.parametrize("name", SHIPPED_CONFIGS)
 @pytest.mark.parametrize("section", ["data", "model", "solver", "train"])
-def test_every_field_is_documented_and_shown(section):
-    config = load_config("mmnist1")
+def test_every_field_is_documented_and_shown(name, section):
+    config = load_config(name)
     docs = field_docs(type(getattr(config, section)))
     text = config.describe()
     for name in vars(getattr(config, section)):
