@@ -107,12 +107,7 @@ def latent_plot(z_traj: torch.Tensor, n_context: int, path: str | Path, *, title
     ax.set_ylabel(f"PC 2 ({explained[1]:.0%} of variance)")
     ax.set_title(title or "latent trajectories z(t), first two principal components")
     ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save_figure(fig, path)
 
 
 def pose_plot(frames: torch.Tensor, centres: torch.Tensor, n_context: int, path: str | Path, *,
@@ -146,9 +141,16 @@ def pose_plot(frames: torch.Tensor, centres: torch.Tensor, n_context: int, path:
             ax.plot(xs[:n_context], ys[:n_context], "-o", color=colours[j], ms=2, lw=1.2)
             ax.plot(xs[n_context - 1:], ys[n_context - 1:], "--x", color=colours[j], ms=3, lw=1.0)
     fig.suptitle("object centres: context solid, extrapolation dashed", fontsize=9)
-    fig.tight_layout()
+    return _save_figure(fig, path)
+
+
+def _save_figure(fig: object, path: str | Path) -> Path:
+    """Lay out a matplotlib figure, write it to ``path`` (creating folders) and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()  # type: ignore[attr-defined]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    fig.savefig(path)  # type: ignore[attr-defined]
+    plt.close(fig)  # type: ignore[arg-type]
     return path
