@@ -4,7 +4,7 @@ pasting sprites at positions come to the truth, before any learning?
     python benchmarks/renderer_floor.py [--n 1000] [--mnist-dir ../shared/data/mnist]
 
 On the standard test protocol (20 frames, 10 -> 10, seed 0, 1 and 2 digits), the future frames 10..19 are
-drawn by ``odevideo.models.objects`` (``place`` + max over objects, ``crop`` for context sprites) from:
+drawn by ``odevideo.models.objects.render`` (sprites placed, max over objects; ``crop`` for context sprites) from:
 - ``true_sprites_rounded``: the true digit images at the generator's own whole-pixel corners (should be 0);
 - ``true_sprites_continuous``: the true digit images at the unrounded positions (the generator rounds to
   whole pixels, a model predicts real ones: the cost of bilinear placement at sub-pixel offsets);
@@ -26,7 +26,7 @@ import torch
 from common import RESULTS, provenance
 
 from odevideo.data.moving_mnist import MovingMNIST, as_float_frames
-from odevideo.models.objects import crop, place
+from odevideo.models.objects import crop, render
 
 SPRITE = 32
 
@@ -37,13 +37,6 @@ def centres(gen: MovingMNIST, indices: np.ndarray, times: np.ndarray, rounded: b
     if rounded:
         pos = np.rint(pos)
     return torch.from_numpy(pos + (gen.digit_size - 1) / 2).float()
-
-
-def render(sprites: torch.Tensor, at: torch.Tensor, size: int) -> torch.Tensor:
-    """Sprites (B, K, 1, S, S) at centres (B, T, K, 2) -> (B, T, 1, H, W), max over objects."""
-    b, t, k = at.shape[:3]
-    images = sprites[:, None].expand(-1, t, -1, -1, -1, -1).flatten(0, 2)
-    return place(images, at.reshape(-1, 2), size).view(b, t, k, 1, size, size).amax(2)
 
 
 def main() -> None:

@@ -100,6 +100,14 @@ def place(images: torch.Tensor, centres: torch.Tensor, size: int) -> torch.Tenso
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
 
 
+def render(sprites: torch.Tensor, centres: torch.Tensor, size: int) -> torch.Tensor:
+    """Sprites (B, K, C, S, S) at centres (B, T, K, 2) -> frames (B, T, C, size, size) in [0, 1]: the objects
+    combined with a pixel-wise max, as Moving MNIST combines its digits."""
+    b, t, k = centres.shape[:3]
+    images = sprites[:, None].expand(-1, t, -1, -1, -1, -1).flatten(0, 2)  # (B*T*K, C, S, S)
+    return place(images, centres.reshape(-1, 2), size).view(b, t, k, -1, size, size).amax(2)
+
+
 def crop(frames: torch.Tensor, centres: torch.Tensor, side: int) -> torch.Tensor:
     """Cut side x side windows out of frames (N, C, H, W) centred at ``centres`` (N, 2), (row, col) in pixels,
     by bilinear sampling (zeros outside the frame): (N, C, side, side)."""
@@ -225,12 +233,8 @@ class ObjectODE(nn.Module):
         return windows.mean(1) if self.config.sprite_pool == "mean" else windows.amin(1)
 
     def render(self, sprites: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
-        """Sprites (B, K, C, S, S) at centres (B, T, K, 2) -> frames (B, T, C, H, W) in [0, 1]: the objects
-        combined with a pixel-wise max, as Moving MNIST combines its digits."""
-        b, t, k = centres.shape[:3]
-        images = sprites[:, None].expand(-1, t, -1, -1, -1, -1).flatten(0, 2)  # (B*T*K, C, S, S)
-        placed = place(images, centres.reshape(-1, 2), self.size).view(b, t, k, -1, self.size, self.size)
-        return placed.amax(2)
+        """Sprites (B, K, C, S, S) at centres (B, T, K, 2) -> frames (B, T, C, H, W): see :func:`render`."""
+        return render(sprites, centres, self.size)
 
     # ---------------------------------------------------------------- forward
     def encode(self, frames: torch.Tensor, t_context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
