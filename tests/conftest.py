@@ -18,7 +18,7 @@ TINY_CLI = [arg for item in TINY for arg in ("--set", item)]
 
 KIND_TINY = {"latent_ode": (), "latent_rnn": ("model.width=8", "model.latent_dim=4"),
              "convlstm": ("model.hidden=8", "model.layers=2"),
-             "objects": ("model.box=14", "model.sprite=16", "model.width=8", "model.hidden=16")}
+             "objects": ("model.box=14", "model.sprite=16", "model.hidden=16", "model.refine_steps=5")}
 # (another kind starts from its own defaults)
 
 

@@ -117,7 +117,7 @@ def test_info_prints_kind_parameters_steps_score_and_config(trained_run, run_cli
 
 
 def test_config_show_prints_each_field_with_its_documentation(run_cli):
-    code, out, err = run_cli(["config", "show", "mmnist2", "--set", "train.lr=1e-3"])
+    code, out, err = run_cli(["config", "show", "mmnist2_latent", "--set", "train.lr=1e-3"])
     assert code == 0, err
     assert "  digits: 2\n    # digits per sequence" in out and "  lr: 0.001\n" in out
     assert "  warp_source: previous\n    # the context frame a warp model warps" in out

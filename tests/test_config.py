@@ -9,7 +9,7 @@ from odevideo.models import MODELS, build_model
 from odevideo.options import field_docs
 
 # Parameter counts of the shipped configs' models (the 30-minute rows of docs/benchmarks.md name 131,104).
-PARAMETERS = {"demo": 5_700, "mmnist1": 131_104, "mmnist2": 131_104}
+PARAMETERS = {"demo": 450, "mmnist1": 450, "mmnist2": 450, "mmnist1_latent": 131_104, "mmnist2_latent": 131_104}
 
 
 @pytest.mark.parametrize("name", SHIPPED_CONFIGS)
@@ -19,25 +19,25 @@ def test_every_shipped_config_loads_and_builds_its_recorded_model(name):
 
 
 def test_overrides_parse_yaml_values():
-    config = load_config("mmnist1", ["train.lr=1e-4", "model.latent=vector", "solver.step_size=null",
+    config = load_config("mmnist1_latent", ["train.lr=1e-4", "model.latent=vector", "solver.step_size=null",
                                   "data.mnist_dir=/tmp/x"])
     assert config.train.lr == 1e-4 and config.model.latent == "vector"
     assert config.solver.step_size is None and config.data.mnist_dir == "/tmp/x"
 
 
 def test_another_model_kind_starts_from_its_own_defaults():
-    config = load_config("mmnist2", ["model.kind=convlstm", "model.hidden=32", "data.irregular=0"])
+    config = load_config("mmnist2_latent", ["model.kind=convlstm", "model.hidden=32", "data.irregular=0"])
     assert config.model == MODELS["convlstm"].config(hidden=32)
     with pytest.raises(ConfigError, match=r"unknown config key.*model.width"):
-        load_config("mmnist2", ["model.kind=convlstm", "model.width=32", "data.irregular=0"])
+        load_config("mmnist2_latent", ["model.kind=convlstm", "model.width=32", "data.irregular=0"])
     # the kind applies first, wherever it stands, so no model override before it is lost
-    late = load_config("mmnist2", ["model.hidden=8", "data.irregular=0", "model.kind=convlstm"])
+    late = load_config("mmnist2_latent", ["model.hidden=8", "data.irregular=0", "model.kind=convlstm"])
     assert late.model.hidden == 8
 
 
 def test_yaml_round_trip(tmp_path):
     for overrides in (["train.seed=7"], ["model.kind=latent_rnn", "data.irregular=0"]):
-        config = load_config("mmnist2", overrides)
+        config = load_config("mmnist2_latent", overrides)
         path = tmp_path / "c.yaml"
         path.write_text(config.to_yaml())
         assert load_config(path) == config
@@ -52,15 +52,15 @@ def test_yaml_round_trip(tmp_path):
     (["train.lr"], "key=value"),
     (["data.batch_size=0"], "batch_size"),
     (["model.kind=gan"], "model.kind='gan' is not one of"),
-    (["model.output=direct"], "only model.output=warp does"),  # mmnist1 warps from the previous frame
-    (["model.kind=convlstm"], "cannot read irregular times"),  # mmnist1 trains on irregular times
+    (["model.output=direct"], "only model.output=warp does"),  # mmnist1_latent warps from the previous frame
+    (["model.kind=convlstm"], "cannot read irregular times"),  # mmnist1_latent trains on irregular times
     (["model.kind=latent_rnn", "data.irregular=0.5"], "cannot read irregular times"),
     (["model.kind=convlstm", "model.kernel=4"], "must be odd"),
     (["train.precision=fp8"], "train.precision"),
 ])
 def test_bad_values_and_impossible_combinations_are_refused(overrides, match):
     with pytest.raises(ConfigError, match=match):
-        load_config("mmnist1", overrides)
+        load_config("mmnist1_latent", overrides)
 
 
 def test_unknown_file_and_bad_yaml(tmp_path):
@@ -78,7 +78,7 @@ def test_an_empty_config_is_the_defaults():
 
 
 def test_values_are_coerced_to_their_field_types_or_refused():
-    config = load_config("mmnist1", ["train.lr=3e-4", "train.max_steps=10.0", "train.max_minutes=2",
+    config = load_config("mmnist1_latent", ["train.lr=3e-4", "train.max_steps=10.0", "train.max_minutes=2",
                                      "model.variational=true"])
     assert config.train.lr == 3e-4 and isinstance(config.train.max_steps, int)
     assert config.train.max_minutes == 2.0 and config.model.variational is True
@@ -88,7 +88,7 @@ def test_values_are_coerced_to_their_field_types_or_refused():
                                  "train.lr=[1]", "train.accelerator=[1]"])
 def test_values_of_the_wrong_type_are_refused(bad):
     with pytest.raises(ConfigError, match=bad.split("=")[0]):
-        load_config("mmnist1", [bad])
+        load_config("mmnist1_latent", [bad])
 
 
 @pytest.mark.parametrize("name", SHIPPED_CONFIGS)
@@ -103,10 +103,10 @@ def test_every_field_is_documented_and_shown(name, section):
 
 
 def test_a_0_1_config_is_upgraded_and_one_with_a_removed_option_is_refused():
-    old = load_config("mmnist2").to_dict()
+    old = load_config("mmnist2_latent").to_dict()
     old["model"].update(channels=1, aggregator="gru", skip=False, field="conv")
     old["train"]["flow_loss"] = 0.0
-    assert Config.from_dict(upgrade_legacy(old)) == load_config("mmnist2")
+    assert Config.from_dict(upgrade_legacy(old)) == load_config("mmnist2_latent")
     convlstm = {"model": {"kind": "convlstm", "patch": 4, "width": 32, "depth": 2, "latent": "spatial",
                           "output": "direct", "warp_source": "previous", "channels": 1}}
     assert Config.from_dict(upgrade_legacy(convlstm)).model == MODELS["convlstm"].config(hidden=32, layers=2)

@@ -63,11 +63,10 @@ def test_a_frame_size_the_layout_cannot_fold_is_refused(tiny_config):
 
 
 @pytest.mark.parametrize("kind,objective", [("latent_ode", "prediction"), ("latent_ode", "reconstruction"),
-                                            ("latent_rnn", "prediction"), ("convlstm", "prediction"),
-                                            ("objects", "prediction"), ("objects", "reconstruction")])
-def test_every_kind_overfits_one_batch(tiny_config, kind, objective):
-    # the object model starts close (sprites copied, motion fitted), so it has less to gain
-    factor = 1.8 if kind == "objects" else 5
+                                            ("latent_rnn", "prediction"), ("convlstm", "prediction")])
+def test_every_learned_encoder_overfits_one_batch(tiny_config, kind, objective):
+    # (the object model's encoder is not learned: tests/test_objects.py trains its force)
+    factor = 5
     model = build_model(tiny_config(kind))
     batch = MovingMNIST("train", digits=1, size=32, digit_size=14, n_frames=8).batch(range(4))
     frames, times = batch["frames"], batch["times"][0]

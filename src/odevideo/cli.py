@@ -23,7 +23,7 @@ app.add_typer(config_app, name="config")
 Checkpoint = Annotated[Path, typer.Option("--checkpoint", "-c", help="A .safetensors checkpoint or a run directory.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "--no-progress", "-q", help="No progress bars.")]
 Device = Annotated[str, typer.Option(help="auto (a GPU if there is one, else the CPU), cpu, cuda or cuda:N.")]
-ConfigName = Annotated[str, typer.Option(help="A shipped config (demo, mmnist1, mmnist2) or a YAML path.")]
+ConfigName = Annotated[str, typer.Option(help="A shipped config (odevideo config list) or a YAML path.")]
 Overrides = Annotated[list[str] | None, typer.Option("--set", help="Override: section.key=value (repeatable).")]
 
 
@@ -200,7 +200,7 @@ def info_cmd(
 
 @config_app.command("show")
 def config_show_cmd(
-    name: Annotated[str, typer.Argument(help="A shipped config (demo, mmnist1, mmnist2) or a YAML path.")],
+    name: Annotated[str, typer.Argument(help="A shipped config (odevideo config list) or a YAML path.")],
     set_: Overrides = None,
 ) -> None:
     """Print a config, resolved over the defaults, with each field's documentation."""

@@ -3,7 +3,7 @@
 A config is four sections nested in :class:`Config`: ``data``, ``model``, ``solver`` and ``train``. The model
 section is the config dataclass of the model kind that ``model.kind`` names (see :data:`odevideo.models.MODELS`),
 and the solver section is :class:`~odevideo.ode.solve.SolverConfig`. YAML files only override these defaults;
-``load_config`` reads a shipped name (``demo``, ``mmnist1``, ``mmnist2``) or a path, then applies
+``load_config`` reads a shipped name (``SHIPPED_CONFIGS``) or a path, then applies
 ``section.key=value`` overrides such as ``train.lr=3e-4``. Every field is validated when it is set, and
 combinations that cannot work are refused, so a bad value fails before any training starts.
 """
@@ -22,7 +22,7 @@ from odevideo.models import MODELS, LatentODEConfig, ModelConfig
 from odevideo.ode.solve import SolverConfig
 from odevideo.options import build, check_choices, check_positive, field_docs
 
-SHIPPED_CONFIGS = ("demo", "mmnist1", "mmnist2")
+SHIPPED_CONFIGS = ("demo", "mmnist1", "mmnist2", "mmnist1_latent", "mmnist2_latent")
 DISCRETE_KINDS = ("latent_rnn", "convlstm")  # models that step once per frame: they need times on the frame grid
 
 

@@ -1,16 +1,19 @@
 """The object latent ODE: a few objects, each a sprite copied from the context and a pose integrated in time.
 
-    context frames --encoder + brightness--> K heatmaps per frame --soft-argmax--> observed centres (B, M, K, 2)
-    observed centres --fit a folded straight line--> z0 = (position, velocity) of each object at t_context[0]
+    context frames --soft k-means of the bright pixels--> K detections per frame, in no order
+    detections --K folded straight lines chosen among hypotheses--> tracks (no frame-to-frame identity)
+    tracks --refined so the context windows cut along them agree--> z0 = (position, velocity) per object
     z0 --solve(dp/dt = v, dv/dt = 1e-3 force(p, v))--> z(t) --fold into the canvas--> centres at any time
-    context frames --crop at the observed centres, pool over frames--> a sprite per object
+    context frames --crop along each track, pool over frames--> a sprite per object
     sprites placed at the centres (a differentiable spatial transformer) --max over objects--> frames
 
 What an object looks like never enters the ODE, so it cannot fade; only its pose moves. Walls: the pose is
 integrated in unfolded coordinates, where Moving MNIST's motion is a straight line, and positions are folded
 back into the canvas (a triangle wave) only to render, so a constant velocity bounces off the walls exactly
 as the generator's digits do. The force starts at zero, so an untrained model moves every object at a
-constant velocity; it is there to learn what constant velocity cannot explain.
+constant velocity; it is there to learn what constant velocity cannot explain. The encoder is not learned:
+it is inference by fitting (detection, line fitting, analysis by synthesis), and the force is what training
+learns. The learned heatmap encoder it replaced is in commit 574997f (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -23,14 +26,18 @@ from torch import nn
 from torch.nn import functional as F
 
 from odevideo.errors import ConfigError
-from odevideo.models.encoder import ConvEncoder
 from odevideo.models.inputs import check_inputs
 from odevideo.models.output import Generation
 from odevideo.ode import SolverConfig, solve
 from odevideo.options import check_choices, check_positive
 
 FORCE_SCALE = 1e-3  # units of the force's output: a unit acceleration moves an object 1.8 pixels in 10 frames
-REFINE_STEPS = 3  # least-squares refinements of the fitted motion
+KMEANS_SIGMA = 6.0  # pixels: the spread of a cluster in the soft k-means of detect()
+KMEANS_STEPS = 10
+TRACK_TOLERANCE = 3.0  # pixels: a detection this close to a track's line is an inlier
+TRACK_REFINE_STEPS = 3  # least-squares refinements of each track hypothesis
+REFINE_LR = 0.3  # pixels per step of the analysis-by-synthesis refinement (Adam, cosine to 0)
+SOFTMIN_TEMPERATURE = 10.0  # of the soft minimum over the context windows in the refinement's objective
 EPS = 1e-4  # keeps rendered probabilities off 0 and 1 so their logits (and BCE gradients) stay finite
 
 
@@ -43,11 +50,9 @@ class ObjectsConfig:
         slots: objects per video, K (the number of digits, or more: spare slots may track the same object).
         box: side in pixels of the box whose edges bounce off the frame's edges (Moving MNIST's digits: 28).
         sprite: side in pixels of the sprite copied for each object (at least ``box``).
-        patch: space-to-depth factor of the heatmap encoder (its maps are ``size / patch`` on a side, then
-            repeated to full resolution).
-        width: channels of the heatmap encoder.
-        depth: convolution blocks of the heatmap encoder.
         hidden: width of the force's hidden layer.
+        refine_steps: steps of the analysis-by-synthesis refinement of each object's track (0: the tracks
+            fitted to the detections are used as they are).
         sprite_pool: how the windows cut from the context frames become one sprite: their ``mean``, or their
             pixel-wise ``min`` (another object passing by only ever adds intensity under a max composition,
             so the minimum removes it; it needs well-placed windows).
@@ -57,15 +62,15 @@ class ObjectsConfig:
     slots: int = 2
     box: int = 28
     sprite: int = 32
-    patch: int = 2
-    width: int = 16
-    depth: int = 2
     hidden: int = 64
+    refine_steps: int = 40
     sprite_pool: Literal["mean", "min"] = "mean"
 
     def __post_init__(self) -> None:
         check_choices(self, "model")
-        check_positive(self, "model", "slots", "box", "sprite", "patch", "width", "depth", "hidden")
+        check_positive(self, "model", "slots", "box", "sprite", "hidden")
+        if self.refine_steps < 0:
+            raise ConfigError(f"model.refine_steps must be >= 0, got {self.refine_steps}")
         if self.sprite < self.box:
             raise ConfigError(f"model.sprite ({self.sprite}) must be at least model.box ({self.box})")
 
@@ -75,16 +80,6 @@ def fold(u: torch.Tensor) -> torch.Tensor:
     wave of period 2): the same reflection as the Moving MNIST generator's."""
     u = torch.remainder(u, 2.0)
     return torch.where(u > 1.0, 2.0 - u, u)
-
-
-def soft_argmax(logits: torch.Tensor) -> torch.Tensor:
-    """Heatmap logits (N, K, h, w) -> the expected (row, col) of each softmax-normalised map, (N, K, 2), in
-    units of map cells (cell centres at 0, 1, ...)."""
-    n, k, h, w = logits.shape
-    p = logits.flatten(2).softmax(-1).view(n, k, h, w)
-    rows = torch.arange(h, device=logits.device, dtype=p.dtype)
-    cols = torch.arange(w, device=logits.device, dtype=p.dtype)
-    return torch.stack([(p.sum(3) * rows).sum(-1), (p.sum(2) * cols).sum(-1)], dim=-1)
 
 
 def place(images: torch.Tensor, centres: torch.Tensor, size: int) -> torch.Tensor:
@@ -119,46 +114,119 @@ def crop(frames: torch.Tensor, centres: torch.Tensor, side: int) -> torch.Tensor
     return F.grid_sample(frames, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
 
 
-def fit_motion(pos: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """The constant-velocity motion, folded at the walls, that best explains observed positions.
+def box_peaks(x: torch.Tensor, k: int, box: int) -> torch.Tensor:
+    """Intensity maps (N, H, W) -> the k brightest box-sized regions, (N, k, 2), (row, col) in whole pixels:
+    peaks of the mass inside a box around each pixel, each peak's neighbourhood (half a box each way) left out
+    before the next is taken."""
+    n, h, w = x.shape
+    side = box - 1 + box % 2  # odd, so the box sum of each pixel sits on that pixel
+    mass = F.avg_pool2d(x[:, None], (side, 1), stride=1, padding=(side // 2, 0))  # separable: rows, then columns
+    mass = F.avg_pool2d(mass, (1, side), stride=1, padding=(0, side // 2)).flatten(1)
+    rows = torch.arange(h, device=x.device).view(1, h, 1)
+    cols = torch.arange(w, device=x.device).view(1, 1, w)
+    found = []
+    for _ in range(k):
+        index = mass.argmax(1)
+        r, c = (index // w).view(n, 1, 1), (index % w).view(n, 1, 1)
+        found.append(torch.cat([r, c], dim=1).view(n, 2))
+        near = ((rows - r).abs() <= box // 2) & ((cols - c).abs() <= box // 2)
+        mass = mass.masked_fill(near.flatten(1), float("-inf"))
+    return torch.stack(found, dim=1).to(x.dtype)
 
-    Each axis of each object moves independently. A first guess: its speed is the median over the context
-    intervals of |change in position| / time gap (an interval with a bounce in it looks slower, so the median
-    ignores the few that have one), its start is the first observed position, and its direction is the sign
-    whose folded straight line, fold(start + sign * speed * (t - t0)), lies closer to all the observations.
-    Then a few least-squares refinements: each observation is unfolded to the copy nearest the current line,
-    and a straight line is fitted through them. Differentiable in the observations.
+
+def detect(frames: torch.Tensor, k: int, box: int) -> torch.Tensor:
+    """Frames (N, C, H, W) -> k object centres per frame, (N, k, 2), (row, col) in pixels, in no order.
+
+    The intensity of the frame is split between k clusters by soft k-means over pixel coordinates, weighted
+    by intensity, started from the k brightest box-sized regions (:func:`box_peaks`). Clustering follows
+    two objects closer than a box far better than a window around each peak (which takes in the other
+    object): on 2-digit Moving MNIST the median error per digit is 1.0 pixel against 3.8. It runs at half
+    resolution, at little cost in accuracy. Objects must be brighter than the background.
+    """
+    x = frames.mean(1)
+    centres = box_peaks(x, k, box)
+    down = 2 if x.shape[-1] % 2 == 0 and x.shape[-2] % 2 == 0 else 1
+    x = F.avg_pool2d(x[:, None], down)[:, 0]
+    h, w = x.shape[-2:]
+    rows, cols = torch.meshgrid(torch.arange(h, device=x.device, dtype=x.dtype),
+                                torch.arange(w, device=x.device, dtype=x.dtype), indexing="ij")
+    pix = torch.stack([rows.flatten(), cols.flatten()], dim=-1) * down + (down - 1) / 2  # (HW, 2) in pixels
+    mass = x.flatten(1)[..., None]  # (N, HW, 1)
+    for _ in range(KMEANS_STEPS):
+        # log of a Gaussian of each pixel's distance to each centre, less the terms common to all centres
+        logits = (pix @ centres.transpose(1, 2) - 0.5 * centres.pow(2).sum(-1)[:, None]) / KMEANS_SIGMA**2
+        weights = logits.softmax(-1) * mass  # (N, HW, k)
+        centres = (weights.transpose(1, 2) @ pix) / weights.sum(1)[..., None].clamp_min(1e-6)
+    return centres
+
+
+def _unfold_near(pos: torch.Tensor, line: torch.Tensor) -> torch.Tensor:
+    """The unfolded copy of positions in [0, 1] (x + 2n or -x + 2n) nearest to ``line``, axis by axis."""
+    up = pos + 2 * torch.round((line - pos) / 2)
+    down = -pos + 2 * torch.round((line + pos) / 2)
+    return torch.where((up - line).abs() <= (down - line).abs(), up, down)
+
+
+def fit_tracks(pos: torch.Tensor, t: torch.Tensor, tolerance: float) -> torch.Tensor:
+    """The K folded straight lines that best explain K unordered detections per frame.
+
+    Hypotheses: a line through a detection in frame a and one in frame a + s (s = 1, 2, 3), for every pair.
+    Each is refined a few times by least squares: in every frame the detection nearest the line (unfolded to
+    its nearest copy, so that bounces fold away) is an inlier if within ``tolerance``, and a line is fitted
+    through the inliers. Then K lines are chosen greedily, each the one that explains most of what the lines
+    chosen before it leave unexplained (every detection costs its squared distance to the nearest chosen line,
+    capped at tolerance squared). No track is ever followed frame to frame, so no identity can swap where two
+    objects cross, and a detection merged from two overlapping objects is one outlier among many frames.
 
     Args:
-        pos: observed positions, (B, M, K, 2), in units of the free range (0 and 1 at the walls).
+        pos: detections, (B, M, K, 2), in units of the free range (0 and 1 at the walls), in any order.
         t: their times, (B, M).
+        tolerance: inlier distance, in the same units.
 
     Returns:
-        z0 = (position, velocity) at t[:, 0], (B, K, 4), in unfolded units.
+        z0 = (position, velocity) of K objects at t[:, 0], (B, K, 4), in unfolded units.
     """
-    b, m = t.shape
-    start = pos[:, 0]
+    b, m, k, _ = pos.shape
+    rel = (t - t[:, :1]).to(pos)  # (B, M)
     if m < 2:
-        return torch.cat([start, torch.zeros_like(start)], dim=-1)
-    dt = (t[:, 1:] - t[:, :-1])[:, :, None, None].to(pos)  # (B, M-1, 1, 1)
-    speed = ((pos[:, 1:] - pos[:, :-1]).abs() / dt).median(dim=1).values  # (B, K, 2)
-    rel = (t - t[:, :1])[:, :, None, None].to(pos)  # (B, M, 1, 1)
-    errors = [(fold(start[:, None] + sign * speed[:, None] * rel) - pos).pow(2).sum(1) for sign in (1.0, -1.0)]
-    start, velocity = start, torch.where(errors[0] <= errors[1], 1.0, -1.0) * speed
-    # Refine by least squares: unfold each observation to the copy (x + 2n or -x + 2n) nearest the current
-    # line, then fit a straight line through them. This also undoes the bias of the median of whole-pixel
-    # steps (a digit moving 2.85 pixels a frame is drawn moving 3, 3, 3, 2, ...).
-    mean_t = rel.mean(1, keepdim=True)
-    var_t = (rel - mean_t).pow(2).mean(1, keepdim=True).clamp_min(1e-12)
-    for _ in range(REFINE_STEPS):
-        line = start[:, None] + velocity[:, None] * rel  # (B, M, K, 2)
-        up = pos + 2 * torch.round((line - pos) / 2)
-        down = -pos + 2 * torch.round((line + pos) / 2)
-        unfolded = torch.where((up - line).abs() <= (down - line).abs(), up, down)
-        mean_u = unfolded.mean(1, keepdim=True)
-        velocity = (((rel - mean_t) * (unfolded - mean_u)).mean(1, keepdim=True) / var_t)[:, 0]
-        start = (mean_u - velocity[:, None] * mean_t)[:, 0]
-    return torch.cat([start, velocity], dim=-1)
+        return torch.cat([pos[:, 0], torch.zeros_like(pos[:, 0])], dim=-1)
+    pairs = [(a, a + s) for s in (1, 2, 3) for a in range(m - s)]
+    first = torch.tensor([a for a, _ in pairs], device=pos.device)
+    last = torch.tensor([c for _, c in pairs], device=pos.device)
+    # every (pair of frames, detection in the first, detection in the second): (B, H, 2), H = pairs * K * K
+    p_a = pos[:, first][:, :, :, None].expand(-1, -1, -1, k, -1).flatten(1, 3)
+    p_b = pos[:, last][:, :, None].expand(-1, -1, k, -1, -1).flatten(1, 3)
+    t_a = rel[:, first].repeat_interleave(k * k, dim=1)[..., None]
+    t_b = rel[:, last].repeat_interleave(k * k, dim=1)[..., None]
+    velocity = (p_b - p_a) / (t_b - t_a)
+    start = p_a - velocity * t_a
+    r = rel[:, None, :, None]  # (B, 1, M, 1)
+    for step in range(TRACK_REFINE_STEPS + 1):
+        line = start[:, :, None] + velocity[:, :, None] * r  # (B, H, M, 2)
+        unfolded = _unfold_near(pos[:, None], line[:, :, :, None])  # (B, H, M, K, 2)
+        dist2 = (unfolded - line[:, :, :, None]).pow(2).sum(-1)  # (B, H, M, K)
+        if step == TRACK_REFINE_STEPS:
+            break
+        near, which = dist2.min(-1)  # (B, H, M)
+        u = torch.gather(unfolded, 3, which[..., None, None].expand(-1, -1, -1, 1, 2))[:, :, :, 0]  # (B, H, M, 2)
+        w = (near < tolerance**2).to(pos)
+        n = w.sum(-1, keepdim=True)
+        mean_t = (w * r[..., 0]).sum(-1, keepdim=True) / n.clamp_min(1)
+        mean_u = (w[..., None] * u).sum(2) / n.clamp_min(1)
+        var_t = (w * (r[..., 0] - mean_t) ** 2).sum(-1, keepdim=True)
+        cov = (w[..., None] * (r[..., 0] - mean_t)[..., None] * (u - mean_u[:, :, None])).sum(2)
+        ok = (n >= 3) & (var_t > 1e-9)  # too few inliers: keep the hypothesis as it is
+        velocity = torch.where(ok, cov / var_t.clamp_min(1e-9), velocity)
+        start = torch.where(ok, mean_u - velocity * mean_t, start)
+    cost = dist2.clamp_max(tolerance**2)  # (B, H, M, K)
+    left = torch.full((b, m, k), tolerance**2, device=pos.device, dtype=pos.dtype)
+    chosen = []
+    for _ in range(k):
+        best = torch.minimum(left[:, None], cost).sum((2, 3)).argmin(1)  # (B,)
+        chosen.append(best)
+        left = torch.minimum(left, cost[torch.arange(b, device=pos.device), best])
+    index = torch.stack(chosen, dim=1)[..., None].expand(-1, -1, 2)  # (B, K, 2)
+    return torch.cat([start.gather(1, index), velocity.gather(1, index)], dim=-1)
 
 
 class PoseField(nn.Module):
@@ -191,18 +259,10 @@ class ObjectODE(nn.Module):
     def __init__(self, config: ObjectsConfig, *, channels: int, size: int, solver: SolverConfig) -> None:
         super().__init__()
         c = config
-        if size % c.patch:
-            raise ConfigError(f"frame size {size} must be divisible by model.patch {c.patch}")
         if c.box >= size:
             raise ConfigError(f"model.box ({c.box}) must be smaller than the frame ({size})")
         self.config, self.channels, self.size, self.solver = c, channels, size, solver
         self.latent_shape = (c.slots, 4)
-        self.encoder = ConvEncoder(channels, c.width, c.patch, c.depth, 0)
-        self.heatmaps = nn.Conv2d(c.width, c.slots, 1)
-        # The heatmaps start out drawn to bright pixels (their logits get the frame's intensity times this
-        # learnable weight), so soft-argmax starts near the objects instead of at the centre: one batch of
-        # 1-digit sequences overfits to a loss of 0.0033 instead of 0.0096 in 150 steps.
-        self.brightness = nn.Parameter(torch.tensor(10.0))
         self.field = PoseField(c.hidden)
 
     # ---------------------------------------------------------------- geometry
@@ -214,18 +274,71 @@ class ObjectODE(nn.Module):
         """The box centre in pixels -> positions in units of the free range (0 and 1 at the walls)."""
         return (centre - (self.config.box - 1) / 2) / (self.size - self.config.box)
 
-    def observe(self, frames: torch.Tensor) -> torch.Tensor:
-        """Frames (B, M, C, H, W) -> each object's centre in each frame, (B, M, K, 2), (row, col) in pixels."""
+    def centres(self, z_traj: torch.Tensor) -> torch.Tensor:
+        """Object states (..., K, 4) -> the centres where they are drawn, (..., K, 2), (row, col) in pixels."""
+        return self.to_pixels(fold(z_traj[..., :2]))
+
+    def line(self, z0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Centres in pixels, (B, T, K, 2), of objects moving from z0 (B, K, 4) at constant velocity (folded at
+        the walls), at times ``t`` (B, T) counted from t[:, :1]'s own start."""
+        rel = (t - t[:, :1]).to(z0)[:, :, None, None]
+        return self.to_pixels(fold(z0[:, None, :, :2] + z0[:, None, :, 2:] * rel))
+
+    # ---------------------------------------------------------------- encoder
+    def encode(self, frames: torch.Tensor, t_context: torch.Tensor) -> torch.Tensor:
+        """z0 (B, K, 4): each object's position and velocity at t_context[:, 0], in unfolded units.
+
+        Detect K objects in every context frame (:func:`detect`), fit K folded straight lines to the
+        detections (:func:`fit_tracks`), then refine each line so that the windows cut along it agree across
+        the context frames (:meth:`refine`). Nothing here is learned, and nothing is differentiated through.
+        """
         b, m = frames.shape[:2]
-        x = frames.flatten(0, 1)
-        learned = F.interpolate(self.heatmaps(self.encoder(x)), scale_factor=self.config.patch, mode="nearest")
-        # at full resolution: soft-argmax of the brightness follows an object pixel for pixel as it moves
-        maps = learned + self.brightness * x.mean(1, keepdim=True)  # (B*M, K, H, W)
-        return soft_argmax(maps).unflatten(0, (b, m))
+        with torch.no_grad():
+            found = detect(frames.flatten(0, 1), self.config.slots, self.config.box).unflatten(0, (b, m))
+            tolerance = TRACK_TOLERANCE / (self.size - self.config.box)
+            z0 = fit_tracks(self.from_pixels(found), t_context, tolerance)
+        return self.refine(frames, z0, t_context)
+
+    def refine(self, frames: torch.Tensor, z0: torch.Tensor, t_context: torch.Tensor) -> torch.Tensor:
+        """Analysis by synthesis: move each object's track so that the windows cut along it from the context
+        frames agree, pixel by pixel, as a rigid sprite's would.
+
+        The objective is the total over the window of a soft minimum over frames: an object's own pixels stay
+        bright in every window only when the track follows it, while another object crossing one window adds
+        nothing to a minimum. Each track is parametrised by its centres at the first and last context times
+        (pixels, so both get the same step size), and moved by ``refine_steps`` Adam steps (``REFINE_LR``
+        pixels, cosine to 0). On 2-digit Moving MNIST it halves the error at the tenth future frame.
+        """
+        steps, m = self.config.refine_steps, t_context.shape[1]
+        if steps == 0 or m < 2:
+            return z0
+        span = self.size - self.config.box
+        k, side = z0.shape[1], self.config.sprite
+        # autograd of its own, even under torch.inference_mode (generation) or inside a training step; tensors
+        # made under inference mode must be cloned outside it before autograd may record them
+        with torch.inference_mode(False), torch.enable_grad():
+            rel = (t_context - t_context[:, :1]).to(z0).clone()
+            end = rel[:, -1:, None]  # (B, 1, 1)
+            s = (rel / rel[:, -1:])[:, :, None, None]  # (B, M, 1, 1): 0 at the first context time, 1 at the last
+            flat = frames.detach().clone()[:, :, None].expand(-1, -1, k, -1, -1, -1).flatten(0, 2)
+            a = (z0[..., :2] * span).detach().clone().requires_grad_(True)
+            e = ((z0[..., :2] + z0[..., 2:] * end) * span).detach().clone().requires_grad_(True)
+            opt = torch.optim.Adam([a, e], lr=REFINE_LR)
+            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+            for _ in range(steps):
+                centres = self.to_pixels(fold((a[:, None] + (e - a)[:, None] * s) / span))  # (B, M, K, 2)
+                windows = crop(flat, centres.reshape(-1, 2), side).view(-1, m, k, *flat.shape[1:2], side, side)
+                loss = (torch.logsumexp(-SOFTMIN_TEMPERATURE * windows, dim=1) / SOFTMIN_TEMPERATURE).sum()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                schedule.step()
+            a, e = a.detach() / span, e.detach() / span
+        return torch.cat([a, (e - a) / end], dim=-1).clone()
 
     def sprites(self, frames: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
-        """Each object's appearance, (B, K, C, S, S): the windows around its observed centres, pooled over the
-        context frames (``sprite_pool``)."""
+        """Each object's appearance, (B, K, C, S, S): the windows around its centres in the context frames
+        (B, M, K, 2), pooled over the frames (``sprite_pool``)."""
         b, m, k = centres.shape[:3]
         s = self.config.sprite
         flat = frames[:, :, None].expand(-1, -1, k, -1, -1, -1).flatten(0, 2)  # (B*M*K, C, H, W)
@@ -237,12 +350,6 @@ class ObjectODE(nn.Module):
         return render(sprites, centres, self.size)
 
     # ---------------------------------------------------------------- forward
-    def encode(self, frames: torch.Tensor, t_context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """z0 (B, K, 4), position and velocity at the first context time in unfolded units, fitted to the
-        observed centres, and those centres (B, M, K, 2) in pixels (see :func:`fit_motion`)."""
-        centres = self.observe(frames)
-        return fit_motion(self.from_pixels(centres), t_context), centres
-
     def forward(self, frames: torch.Tensor, t_context: torch.Tensor, t_query: torch.Tensor, *,
                 generator: torch.Generator | None = None) -> Generation:
         """Frames at ``t_query`` from context ``frames`` (B, M, C, H, W) observed at ``t_context``; the same
@@ -254,12 +361,8 @@ class ObjectODE(nn.Module):
         # small enough that its convolutions cost little.
         with torch.autocast(frames.device.type, enabled=False):
             frames = frames.float()
-            z0, centres = self.encode(frames, t_context)
+            z0 = self.encode(frames, t_context)
             sol = solve(self.field, z0, t_query, t0=t_context[:, 0], **vars(self.solver))
-            frame = self.render(self.sprites(frames, centres), self.centres(sol.z))
+            frame = self.render(self.sprites(frames, self.line(z0, t_context)), self.centres(sol.z))
             logits = torch.logit(EPS + (1 - 2 * EPS) * frame)
         return Generation(logits=logits, z_traj=sol.z, z0_mean=z0, z0_logvar=None, nfe=sol.nfe)
-
-    def centres(self, z_traj: torch.Tensor) -> torch.Tensor:
-        """Object states (..., K, 4) -> the centres where they are drawn, (..., K, 2), (row, col) in pixels."""
-        return self.to_pixels(fold(z_traj[..., :2]))
