@@ -72,8 +72,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     train_flops = train_flops_per_sequence(last.model, last.config)
     metrics_csv = (run_dir / "metrics.csv").read_text().splitlines()
     header = metrics_csv[0].split(",")
-    nfe_col = header.index("train/nfe")
-    train_nfe = [float(r.split(",")[nfe_col]) for r in metrics_csv[1:] if r.split(",")[nfe_col]]
+    nfe_col = header.index("train/nfe") if "train/nfe" in header else None  # absent when no step was logged
+    train_nfe = [float(r.split(",")[nfe_col]) for r in metrics_csv[1:] if nfe_col is not None and r.split(",")[nfe_col]]
     return {
         "model": args.model_name, "objective": args.objective, "digits": config.data.digits,
         "minutes": args.minutes, "clock": args.clock, "config": args.config, "overrides": args.set,
