@@ -56,8 +56,8 @@ def main() -> None:
         times = np.arange(20.0)
         at_round, at_real = centres(gen, idx, times, True), centres(gen, idx, times, False)
         target = frames[:, 10:]
-        ctx = frames[:, :10, None].expand(-1, -1, digits, -1, -1, -1).flatten(0, 2)  # (N*10*K, 1, H, W)
-        copied = crop(ctx, at_round[:, :10].reshape(-1, 2), SPRITE).view(args.n, 10, digits, 1, SPRITE, SPRITE)
+        ctx = frames[:, :10].flatten(0, 1)  # (N*10, 1, H, W)
+        copied = crop(ctx, at_round[:, :10].flatten(0, 1), SPRITE).view(args.n, 10, digits, 1, SPRITE, SPRITE)
         for name, sprites, at in (("true_sprites_rounded", true, at_round), ("true_sprites_continuous", true, at_real),
                                   ("context_sprites", copied.mean(1), at_round),
                                   ("context_sprites_min", copied.amin(1), at_round)):

@@ -75,7 +75,7 @@ def test_rendering_the_true_digits_at_the_true_poses_reproduces_the_generator(ti
 def test_crop_undoes_place_at_whole_and_half_pixel_centres():
     images = torch.rand(4, 1, 9, 9)
     centres = torch.tensor([[10.0, 12.0], [4.0, 4.0], [15.5, 9.5], [6.0, 20.0]])  # odd side: integer centres
-    out = crop(place(images, centres, 32), centres, 9)
+    out = crop(place(images, centres, 32), centres[:, None], 9)[:, 0]
     torch.testing.assert_close(out[:2], images[:2], atol=1e-6, rtol=0)
     assert (out[2:] - images[2:]).abs().max() < 1  # half-pixel centres: bilinear, so only approximately
 
@@ -146,6 +146,6 @@ def test_sprites_pool_the_windows_of_the_context(tiny_config, pool):
     model = build_model(tiny_config("objects", sprite_pool=pool))
     frames = torch.rand(1, 3, 1, 32, 32)
     centres = torch.tensor([[10.0, 11.0], [12.0, 13.0], [14.0, 15.0]]).view(1, 3, 1, 2).expand(-1, -1, 2, -1)
-    windows = torch.stack([crop(frames[:, i], centres[:, i, 0], 16) for i in range(3)], dim=1)  # (1, 3, 1, S, S)
+    windows = torch.stack([crop(frames[:, i], centres[:, i, :1], 16)[:, 0] for i in range(3)], dim=1)  # (1, 3, 1, S, S)
     want = windows.mean(1) if pool == "mean" else windows.amin(1)
     torch.testing.assert_close(model.sprites(frames, centres)[:, 0], want)

@@ -104,14 +104,18 @@ def render(sprites: torch.Tensor, centres: torch.Tensor, size: int) -> torch.Ten
 
 
 def crop(frames: torch.Tensor, centres: torch.Tensor, side: int) -> torch.Tensor:
-    """Cut side x side windows out of frames (N, C, H, W) centred at ``centres`` (N, 2), (row, col) in pixels,
-    by bilinear sampling (zeros outside the frame): (N, C, side, side)."""
-    n, _, h, w = frames.shape
+    """Cut side x side windows out of frames (N, C, H, W), K per frame, centred at ``centres`` (N, K, 2),
+    (row, col) in pixels, by bilinear sampling (zeros outside the frame): (N, K, C, side, side). One sampling
+    grid holds the K windows of a frame, so the frames are never copied per window."""
+    n, k = centres.shape[:2]
+    h, w = frames.shape[-2:]
     offs = torch.arange(side, device=frames.device, dtype=frames.dtype) - (side - 1) / 2
-    ys = (centres[:, :1] + offs) * (2 / (h - 1)) - 1  # (N, side)
-    xs = (centres[:, 1:] + offs) * (2 / (w - 1)) - 1
-    grid = torch.stack([xs[:, None, :].expand(-1, side, -1), ys[:, :, None].expand(-1, -1, side)], dim=-1)
-    return F.grid_sample(frames, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    ys = (centres[..., :1] + offs) * (2 / (h - 1)) - 1  # (N, K, side)
+    xs = (centres[..., 1:] + offs) * (2 / (w - 1)) - 1
+    grid = torch.stack([xs[:, :, None, :].expand(-1, -1, side, -1), ys[:, :, :, None].expand(-1, -1, -1, side)],
+                       dim=-1).flatten(1, 2)  # (N, K * side, side, 2): the K windows stacked by rows
+    out = F.grid_sample(frames, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    return out.unflatten(2, (k, side)).transpose(1, 2)
 
 
 def box_peaks(x: torch.Tensor, k: int, box: int) -> torch.Tensor:
@@ -313,21 +317,21 @@ class ObjectODE(nn.Module):
         if steps == 0 or m < 2:
             return z0
         span = self.size - self.config.box
-        k, side = z0.shape[1], self.config.sprite
+        side = self.config.sprite
         # autograd of its own, even under torch.inference_mode (generation) or inside a training step; tensors
         # made under inference mode must be cloned outside it before autograd may record them
         with torch.inference_mode(False), torch.enable_grad():
             rel = (t_context - t_context[:, :1]).to(z0).clone()
             end = rel[:, -1:, None]  # (B, 1, 1)
             s = (rel / rel[:, -1:])[:, :, None, None]  # (B, M, 1, 1): 0 at the first context time, 1 at the last
-            flat = frames.detach().clone()[:, :, None].expand(-1, -1, k, -1, -1, -1).flatten(0, 2)
+            flat = frames.detach().flatten(0, 1).clone()  # (B*M, C, H, W)
             a = (z0[..., :2] * span).detach().clone().requires_grad_(True)
             e = ((z0[..., :2] + z0[..., 2:] * end) * span).detach().clone().requires_grad_(True)
             opt = torch.optim.Adam([a, e], lr=REFINE_LR)
             schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
             for _ in range(steps):
                 centres = self.to_pixels(fold((a[:, None] + (e - a)[:, None] * s) / span))  # (B, M, K, 2)
-                windows = crop(flat, centres.reshape(-1, 2), side).view(-1, m, k, *flat.shape[1:2], side, side)
+                windows = crop(flat, centres.flatten(0, 1), side).unflatten(0, (-1, m))  # (B, M, K, C, S, S)
                 loss = (torch.logsumexp(-SOFTMIN_TEMPERATURE * windows, dim=1) / SOFTMIN_TEMPERATURE).sum()
                 opt.zero_grad()
                 loss.backward()
@@ -339,10 +343,8 @@ class ObjectODE(nn.Module):
     def sprites(self, frames: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
         """Each object's appearance, (B, K, C, S, S): the windows around its centres in the context frames
         (B, M, K, 2), pooled over the frames (``sprite_pool``)."""
-        b, m, k = centres.shape[:3]
-        s = self.config.sprite
-        flat = frames[:, :, None].expand(-1, -1, k, -1, -1, -1).flatten(0, 2)  # (B*M*K, C, H, W)
-        windows = crop(flat, centres.reshape(-1, 2), s).view(b, m, k, -1, s, s)
+        b, m = centres.shape[:2]
+        windows = crop(frames.flatten(0, 1), centres.flatten(0, 1), self.config.sprite).unflatten(0, (b, m))
         return windows.mean(1) if self.config.sprite_pool == "mean" else windows.amin(1)
 
     def render(self, sprites: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
