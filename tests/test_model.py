@@ -63,7 +63,8 @@ def test_a_frame_size_the_layout_cannot_fold_is_refused(tiny_config):
 
 
 @pytest.mark.parametrize("kind,objective", [("latent_ode", "prediction"), ("latent_ode", "reconstruction"),
-                                            ("latent_rnn", "prediction"), ("convlstm", "prediction")])
+                                            ("latent_rnn", "prediction"), ("convlstm", "prediction"),
+                                            ("simvp", "prediction")])
 def test_every_learned_encoder_overfits_one_batch(tiny_config, kind, objective):
     # (the object model's encoder is not learned: tests/test_objects.py trains its force)
     factor = 5

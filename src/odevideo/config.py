@@ -23,7 +23,8 @@ from odevideo.ode.solve import SolverConfig
 from odevideo.options import build, check_choices, check_positive, field_docs
 
 SHIPPED_CONFIGS = ("demo", "mmnist1", "mmnist2", "mmnist1_latent", "mmnist2_latent")
-DISCRETE_KINDS = ("latent_rnn", "convlstm")  # models that step once per frame: they need times on the frame grid
+# models that step once per frame (or a pass of frames): they need times on the frame grid
+DISCRETE_KINDS = ("latent_rnn", "convlstm", "simvp")
 
 
 @dataclass
@@ -158,6 +159,13 @@ class Config:
         if self.model.kind in DISCRETE_KINDS and self.data.irregular > 0:
             raise ConfigError(f"model.kind={self.model.kind} steps once per frame and cannot read irregular "
                               f"times: set data.irregular=0 (got {self.data.irregular})")
+        if self.model.kind == "simvp":
+            if self.model.context != self.data.n_context:
+                raise ConfigError(f"model.context ({self.model.context}) must equal data.n_context "
+                                  f"({self.data.n_context}): SimVP's translator is built for that many frames")
+            if self.train.objective == "reconstruction":
+                raise ConfigError("model.kind=simvp predicts only beyond its context, so "
+                                  "train.objective=reconstruction leaves it nothing to learn: use prediction")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

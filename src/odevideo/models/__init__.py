@@ -3,7 +3,8 @@
 Every model kind has its own module with its own config dataclass, and one line in ``MODELS``. Every model is
 built as ``cls(config, channels=..., size=..., solver=...)`` and called as
 ``model(frames, t_context, t_query) -> Generation``, so the trainer, the losses and the metrics treat them
-alike: the latent ODE (ours), its discrete ablation (the latent RNN) and the ConvLSTM baseline.
+alike: the latent ODEs (ours: spatial and objects), its discrete ablation (the latent RNN) and the ConvLSTM
+and SimVP baselines.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from odevideo.models.latent_ode import LatentODE, LatentODEConfig
 from odevideo.models.latent_rnn import LatentRNN, LatentRNNConfig
 from odevideo.models.objects import ObjectODE, ObjectsConfig
 from odevideo.models.output import Generation
+from odevideo.models.simvp import SimVP, SimVPConfig
 
 if TYPE_CHECKING:
     from odevideo.config import Config
@@ -34,9 +36,10 @@ MODELS: dict[str, ModelKind] = {
     "latent_rnn": ModelKind(LatentRNNConfig, LatentRNN),
     "convlstm": ModelKind(ConvLSTMConfig, ConvLSTM),
     "objects": ModelKind(ObjectsConfig, ObjectODE),
+    "simvp": ModelKind(SimVPConfig, SimVP),
 }
-ModelConfig = LatentODEConfig | LatentRNNConfig | ConvLSTMConfig | ObjectsConfig
-VideoModel = LatentODE | ConvLSTM | ObjectODE  # LatentRNN is a LatentODE
+ModelConfig = LatentODEConfig | LatentRNNConfig | ConvLSTMConfig | ObjectsConfig | SimVPConfig
+VideoModel = LatentODE | ConvLSTM | ObjectODE | SimVP  # LatentRNN is a LatentODE
 
 
 def build_model(config: Config) -> VideoModel:
@@ -46,4 +49,5 @@ def build_model(config: Config) -> VideoModel:
 
 
 __all__ = ["MODELS", "ConvLSTM", "ConvLSTMConfig", "Generation", "LatentODE", "LatentODEConfig", "LatentRNN",
-           "LatentRNNConfig", "ModelConfig", "ModelKind", "ObjectODE", "ObjectsConfig", "VideoModel", "build_model"]
+           "LatentRNNConfig", "ModelConfig", "ModelKind", "ObjectODE", "ObjectsConfig", "SimVP",
+           "SimVPConfig", "VideoModel", "build_model"]
