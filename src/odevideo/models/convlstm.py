@@ -17,8 +17,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from odevideo.errors import ConfigError, DataError
-from odevideo.models.inputs import check_inputs, whole_steps
+from odevideo.errors import ConfigError
+from odevideo.models.inputs import check_inputs, frame_grid_steps
 from odevideo.models.output import Generation
 from odevideo.ode import SolverConfig
 from odevideo.options import check_choices, check_positive
@@ -91,10 +91,7 @@ class ConvLSTM(nn.Module):
         """Frames at ``t_query`` (whole steps after ``t_context[0]``) from context ``frames`` (B, M, C, H, W)."""
         t_context, t_query = check_inputs(frames, t_context, t_query, channels=self.channels, size=self.size)
         b, m = frames.shape[:2]
-        gaps = t_context[:, 1:] - t_context[:, :-1]
-        if gaps.numel() and not torch.allclose(gaps, torch.ones_like(gaps)):
-            raise DataError(f"ConvLSTM needs consecutive context frames one step apart, got {t_context.tolist()}")
-        index = whole_steps(t_query.to(frames), t_context[:, :1].to(frames), "ConvLSTM")  # (B, Tq)
+        index = frame_grid_steps(t_context.to(frames), t_query.to(frames), "ConvLSTM")  # (B, Tq)
         side = self.size // self.patch
         state = [(frames.new_zeros(b, self.hidden, side, side),) * 2 for _ in self.cells]
         x = frames.new_zeros(b, self.channels * self.patch**2, side, side)  # step 0 reads nothing

@@ -42,3 +42,12 @@ def whole_steps(t_query: torch.Tensor, t0: torch.Tensor, model: str) -> torch.Te
         raise DataError(f"{model} generates frames at whole steps after the first context time, got times "
                         f"{t_query.tolist()} after {t0.flatten().tolist()}")
     return steps.round().long()
+
+
+def frame_grid_steps(t_context: torch.Tensor, t_query: torch.Tensor, model: str) -> torch.Tensor:
+    """For a model that reads consecutive frames: ``DataError`` unless the context times (B, M) are one step
+    apart, then the indices (B, Tq) of the query times on each sample's frame grid (:func:`whole_steps`)."""
+    gaps = t_context[:, 1:] - t_context[:, :-1]
+    if gaps.numel() and not torch.allclose(gaps, torch.ones_like(gaps)):
+        raise DataError(f"{model} needs consecutive context frames one step apart, got {t_context.tolist()}")
+    return whole_steps(t_query, t_context[:, :1], model)

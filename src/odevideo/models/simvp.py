@@ -22,7 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from odevideo.errors import ConfigError, DataError
-from odevideo.models.inputs import check_inputs, whole_steps
+from odevideo.models.inputs import check_inputs, frame_grid_steps
 from odevideo.models.output import Generation
 from odevideo.ode import SolverConfig
 from odevideo.options import check_choices, check_positive
@@ -168,10 +168,7 @@ class SimVP(nn.Module):
         b, m = frames.shape[:2]
         if m != self.config.context:
             raise DataError(f"this SimVP reads {self.config.context} context frames (model.context), got {m}")
-        gaps = t_context[:, 1:] - t_context[:, :-1]
-        if gaps.numel() and not torch.allclose(gaps, torch.ones_like(gaps)):
-            raise DataError(f"SimVP needs consecutive context frames one step apart, got {t_context.tolist()}")
-        index = whole_steps(t_query.to(frames), t_context[:, :1].to(frames), "SimVP")  # (B, Tq)
+        index = frame_grid_steps(t_context.to(frames), t_query.to(frames), "SimVP")  # (B, Tq)
         chunks = [torch.logit(EPS + (1 - 2 * EPS) * frames)]  # indices 0..M-1: the context, passed through
         while len(chunks) * m <= int(index.max()):
             source = frames if len(chunks) == 1 else torch.sigmoid(chunks[-1])
