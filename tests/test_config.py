@@ -9,7 +9,8 @@ from odevideo.models import MODELS, build_model
 from odevideo.options import field_docs
 
 # Parameter counts of the shipped configs' models (the 30-minute rows of docs/benchmarks.md name 131,104).
-PARAMETERS = {"demo": 450, "mmnist1": 450, "mmnist2": 450, "mmnist1_latent": 131_104, "mmnist2_latent": 131_104}
+PARAMETERS = {"demo": 450, "mmnist1": 450, "mmnist2": 450, "mmnist1_latent": 131_104, "mmnist2_latent": 131_104,
+              "balls": 131_104, "kth": 131_104, "colour": 149_568}
 
 
 @pytest.mark.parametrize("name", SHIPPED_CONFIGS)

@@ -1,7 +1,8 @@
 """Experiment configuration: the single source of defaults.
 
-A config is four sections nested in :class:`Config`: ``data``, ``model``, ``solver`` and ``train``. The model
-section is the config dataclass of the model kind that ``model.kind`` names (see :data:`odevideo.models.MODELS`),
+A config is four sections nested in :class:`Config`: ``data``, ``model``, ``solver`` and ``train``. The data
+section is the config dataclass of the dataset that ``data.kind`` names (see :data:`odevideo.data.DATASETS`),
+the model section that of the model kind that ``model.kind`` names (see :data:`odevideo.models.MODELS`),
 and the solver section is :class:`~odevideo.ode.solve.SolverConfig`. YAML files only override these defaults;
 ``load_config`` reads a shipped name (``SHIPPED_CONFIGS``) or a path, then applies
 ``section.key=value`` overrides such as ``train.lr=3e-4``. Every field is validated when it is set, and
@@ -16,68 +17,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from odevideo.data.moving_mnist import STANDARD
+from odevideo.data import DATASETS, ClipsConfig, DataConfig, MovingMNISTConfig
 from odevideo.errors import ConfigError
 from odevideo.models import MODELS, LatentODEConfig, ModelConfig
 from odevideo.ode.solve import SolverConfig
 from odevideo.options import build, check_choices, check_positive, field_docs
 
-SHIPPED_CONFIGS = ("demo", "mmnist1", "mmnist2", "mmnist1_latent", "mmnist2_latent")
+SHIPPED_CONFIGS = ("demo", "mmnist1", "mmnist2", "mmnist1_latent", "mmnist2_latent", "balls", "kth", "colour")
 # models that step once per frame (or a pass of frames): they need times on the frame grid
 DISCRETE_KINDS = ("latent_rnn", "convlstm", "simvp")
-
-
-@dataclass
-class DataConfig:
-    """Moving MNIST sequences.
-
-    Attributes:
-        digits: digits per sequence (1..K).
-        size: canvas side in pixels.
-        digit_size: digit side in pixels (MNIST digits are 28x28; other sizes are resampled).
-        n_frames: frames per sequence (context + target).
-        n_context: conditioning frames; the rest are targets.
-        batch_size: sequences per training step.
-        val_size: sequences in the fixed validation set.
-        mnist_dir: folder with the MNIST IDX files; ``None`` uses the digits shipped in the package.
-        seed: seed of the data streams (training stream, validation and test sets).
-        irregular: fraction of training sequences sampled at irregular real times (context at random times in
-            the context window, targets at random times in the whole sequence) instead of 0, 1, 2, ...; > 0
-            teaches the model the continuum between frames. Validation stays on the frame grid.
-        irregular_span: the longest context window of irregular sequences, in frames; each such sequence
-            then draws its window length uniformly between ``n_context - 1`` and this (up to ``n_frames - 1``),
-            so the model also learns contexts spread over a longer time, with gaps to fill between them.
-            ``None``: the standard window, ``n_context - 1``.
-    """
-
-    digits: int = 1
-    size: int = STANDARD.size
-    digit_size: int = STANDARD.digit_size
-    n_frames: int = STANDARD.n_frames
-    n_context: int = STANDARD.n_context
-    batch_size: int = 32
-    val_size: int = 256
-    mnist_dir: str | None = None
-    seed: int = 0
-    irregular: float = 0.0
-    irregular_span: float | None = None
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.irregular <= 1.0:
-            raise ConfigError(f"data.irregular must be a fraction in [0, 1], got {self.irregular}")
-        if self.irregular_span is not None and not self.n_context - 1 <= self.irregular_span <= self.n_frames - 1:
-            raise ConfigError(f"data.irregular_span must be between n_context - 1 = {self.n_context - 1} and "
-                              f"n_frames - 1 = {self.n_frames - 1} frames, got {self.irregular_span}")
-        check_positive(self, "data", "digits", "size", "digit_size", "n_frames", "n_context", "batch_size", "val_size")
-        if self.digit_size > self.size:
-            raise ConfigError(f"digit_size {self.digit_size} is larger than the canvas {self.size}")
-        if self.n_context >= self.n_frames:
-            raise ConfigError(f"n_context {self.n_context} must be smaller than n_frames {self.n_frames}")
-
-    @property
-    def channels(self) -> int:
-        """Image channels of the frames: Moving MNIST is grey."""
-        return 1
 
 
 @dataclass
@@ -150,7 +98,7 @@ class TrainConfig:
 class Config:
     """A whole experiment: data, model, solver and training."""
 
-    data: DataConfig = field(default_factory=DataConfig)
+    data: DataConfig = field(default_factory=MovingMNISTConfig)
     model: ModelConfig = field(default_factory=LatentODEConfig)
     solver: SolverConfig = field(default_factory=SolverConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -159,6 +107,12 @@ class Config:
         if self.model.kind in DISCRETE_KINDS and self.data.irregular > 0:
             raise ConfigError(f"model.kind={self.model.kind} steps once per frame and cannot read irregular "
                               f"times: set data.irregular=0 (got {self.data.irregular})")
+        if self.model.kind in DISCRETE_KINDS and getattr(self.data, "timestamps", False):
+            raise ConfigError(f"model.kind={self.model.kind} steps once per frame and cannot read a video's "
+                              "recorded times: set data.timestamps=false to number the frames 0, 1, 2, ...")
+        if self.data.kind == "folder" and self.data.irregular > 0:
+            raise ConfigError("data.irregular needs a dataset that renders any real time (moving_mnist, "
+                              "bouncing_balls): a folder's clips carry the times their files recorded")
         if self.model.kind == "simvp":
             if self.model.context != self.data.n_context:
                 raise ConfigError(f"model.context ({self.model.context}) must equal data.n_context "
@@ -174,7 +128,8 @@ class Config:
     def from_dict(cls, tree: dict[str, Any] | None) -> Config:
         """Build a config from a (possibly partial) nested dict; unknown sections and keys are an error.
 
-        The model section is read with the config dataclass of its ``kind`` (default ``latent_ode``)."""
+        The data and model sections are read with the config dataclass of their ``kind`` (defaults
+        ``moving_mnist`` and ``latent_ode``)."""
         tree = tree or {}
         if not isinstance(tree, dict):
             raise ConfigError(f"a config must be a mapping of sections, got {type(tree).__name__}")
@@ -218,13 +173,15 @@ SECTIONS = ("data", "model", "solver", "train")
 
 
 def section_class(name: str, values: Any) -> type:
-    """The dataclass of a config section; for ``model``, that of the kind ``values`` names."""
-    if name != "model":
-        return {"data": DataConfig, "solver": SolverConfig, "train": TrainConfig}[name]
-    kind = values.get("kind", "latent_ode") if isinstance(values, dict) else "latent_ode"
-    if kind not in MODELS:
-        raise ConfigError(f"model.kind={kind!r} is not one of {list(MODELS)}")
-    return MODELS[kind].config
+    """The dataclass of a config section; for ``data`` and ``model``, that of the kind ``values`` names."""
+    if name not in ("data", "model"):
+        return {"solver": SolverConfig, "train": TrainConfig}[name]
+    registry = {"data": DATASETS, "model": {k: v.config for k, v in MODELS.items()}}[name]
+    default = "moving_mnist" if name == "data" else "latent_ode"
+    kind = values.get("kind", default) if isinstance(values, dict) else default
+    if kind not in registry:
+        raise ConfigError(f"{name}.kind={kind!r} is not one of {list(registry)}")
+    return registry[kind]
 
 
 def _parse_override(item: str) -> tuple[list[str], Any]:
@@ -269,22 +226,26 @@ def read_config_file(name_or_path: str | Path) -> dict[str, Any]:
 def load_config(name_or_path: str | Path = "demo", overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Load a config by shipped name or path and apply ``section.key=value`` overrides.
 
-    An override of ``model.kind`` to another kind than the file's starts the model section afresh from that
-    kind's defaults (the file's model keys belong to its own kind); it applies first, wherever it stands among
-    the overrides, and the other ``model.*`` overrides apply on top of it.
+    An override of ``model.kind`` (``data.kind``) to another kind than the file's starts that section afresh
+    from the kind's defaults (the file's keys belong to its own kind); it applies first, wherever it stands
+    among the overrides, and the section's other overrides apply on top of it. The data section keeps the
+    options every dataset has (``n_frames``, ``n_context``, ``batch_size``, ...), which the new kind accepts.
 
     Raises:
         ConfigError: unknown file, section or key, or an invalid value.
     """
     tree = read_config_file(name_or_path)
     parsed = [_parse_override(item) for item in overrides]
-    parsed.sort(key=lambda item: item[0] != ["model", "kind"])  # the kind first: the other model keys are its
+    parsed.sort(key=lambda item: item[0][1] != "kind")  # the kinds first: the other keys are theirs
     for (section, key), value in parsed:
         tree.setdefault(section, {})
         if not isinstance(tree[section], dict):
             raise ConfigError(f"config section {section!r} is not a mapping")
-        if (section, key) == ("model", "kind") and value != tree["model"].get("kind", "latent_ode"):
-            tree["model"] = {}  # another kind: start from its defaults, not from the file's other kind
+        if key == "kind" and section in ("data", "model"):
+            default = "moving_mnist" if section == "data" else "latent_ode"
+            if value != tree[section].get("kind", default):  # another kind: start from its defaults
+                shared = {f.name for f in dataclasses.fields(ClipsConfig)} if section == "data" else set()
+                tree[section] = {k: v for k, v in tree[section].items() if k in shared and k != "kind"}
         tree[section][key] = value
     return Config.from_dict(tree)
 

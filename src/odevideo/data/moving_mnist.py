@@ -12,16 +12,18 @@ vectorised over the batch, frames and digits (no Python loop over sequences or f
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import numpy as np
 import torch
 
+from odevideo.data.clips import ClipsConfig, as_float_frames
 from odevideo.data.digits import Split, split_digits
-from odevideo.errors import DataError
+from odevideo.errors import ConfigError, DataError
+from odevideo.options import check_positive
 
 
 class Protocol(NamedTuple):
@@ -36,35 +38,33 @@ class Protocol(NamedTuple):
 STANDARD = Protocol(size=64, digit_size=28, n_frames=20, n_context=10)  # 64x64, 28x28 digits, 10 -> 10
 STEP = 0.1  # fraction of the free range travelled per frame (Srivastava et al.)
 STREAMS = {"train": 0, "val": 1, "test": 2}
-TIMES_STREAM = 3  # the random stream of irregular sampling times
-MIN_GAP = 1e-3  # irregular times are kept at least this far apart (frames), so each sequence's times are distinct
 
 
-def irregular_times(indices: Sequence[int] | np.ndarray, *, n_frames: int, n_context: int, fraction: float,
-                    seed: int = 0, span: float | None = None) -> np.ndarray:
-    """Sampling times (B, n_frames) for training on a continuum instead of the integer grid.
+@dataclass
+class MovingMNISTConfig(ClipsConfig):
+    """Moving MNIST sequences (``kind: moving_mnist``).
 
-    With probability ``fraction`` a sequence is irregular: its first ``n_context`` times (the context) are 0
-    and ``n_context - 1`` sorted uniform times in [0, W]; the other ``n_frames - n_context`` (the targets) are
-    sorted uniform times in [0, n_frames - 1], so they fall between context frames as well as after them. The
-    window W is ``n_context - 1``, or, with ``span``, uniform in [n_context - 1, span]. Other sequences keep
-    0, 1, ..., n_frames - 1. All times of a sequence are distinct; targets may interleave with the context
-    (sort them before querying). A pure function of ``(seed, index)``.
+    Attributes:
+        digits: digits per sequence (1..K).
+        digit_size: digit side in pixels (MNIST digits are 28x28; other sizes are resampled).
+        mnist_dir: folder with the MNIST IDX files; ``None`` uses the digits shipped in the package.
     """
-    out = np.tile(np.arange(n_frames, dtype=np.float64), (len(indices), 1))
-    for row, index in enumerate(indices):
-        rng = np.random.default_rng([seed, TIMES_STREAM, int(index)])
-        if rng.random() >= fraction:
-            continue
-        window = n_context - 1 if span is None else rng.uniform(n_context - 1, span)
-        while True:
-            context = np.sort(rng.uniform(0, window, n_context - 1))
-            targets = np.sort(rng.uniform(0, n_frames - 1, n_frames - n_context))
-            times = np.concatenate([[0.0], context, targets])
-            if np.diff(np.sort(times)).min() >= MIN_GAP:
-                out[row] = times
-                break
-    return out
+
+    kind: Literal["moving_mnist"] = "moving_mnist"
+    digits: int = 1
+    digit_size: int = STANDARD.digit_size
+    mnist_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_positive(self, "data", "digits", "digit_size")
+        if self.digit_size > self.size:
+            raise ConfigError(f"digit_size {self.digit_size} is larger than the canvas {self.size}")
+
+    def open(self, split: Split) -> MovingMNIST:
+        """The generator of one split."""
+        return MovingMNIST(split, digits=self.digits, size=self.size, digit_size=self.digit_size,
+                           n_frames=self.n_frames, seed=self.seed, mnist_dir=self.mnist_dir)
 
 
 def reflect(x: np.ndarray) -> np.ndarray:
@@ -109,7 +109,8 @@ def _resize_digits(images: np.ndarray, digit_size: int) -> np.ndarray:
 
 
 class MovingMNIST:
-    """A deterministic Moving MNIST generator for one split.
+    """A deterministic Moving MNIST generator for one split: a source of endless sequences
+    (:mod:`odevideo.data.clips`).
 
     Args:
         split: ``train``, ``val`` or ``test``; each draws from its own disjoint set of MNIST digits and its own
@@ -134,6 +135,7 @@ class MovingMNIST:
                             f"got digits={digits}, n_frames={n_frames}, digit_size={digit_size}, size={size}")
         self.split, self.n_digits, self.size, self.digit_size = split, digits, size, digit_size
         self.n_frames, self.seed = n_frames, seed
+        self.channels, self.continuous, self.count = 1, True, None
         self.images = _resize_digits(split_digits(split, mnist_dir) if images is None else images, digit_size)
 
     def motion(self, indices: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -175,60 +177,6 @@ class MovingMNIST:
         frames = torch.from_numpy(self.render_uint8(indices, times)[:, :, None])
         times_b = np.broadcast_to(times, (len(indices), times.shape[-1])).copy()
         return {"frames": as_float_frames(frames) if as_float else frames, "times": torch.from_numpy(times_b)}
-
-
-def as_float_frames(frames: torch.Tensor) -> torch.Tensor:
-    """Frames as float32 in [0, 1]: uint8 is scaled by 1/255, float passes through."""
-    if frames.dtype == torch.uint8:
-        return frames.to(torch.float32).mul_(1.0 / 255.0)
-    return frames.float()
-
-
-class TrainStream(torch.utils.data.IterableDataset):
-    """An endless stream of fresh training batches: batch ``i`` holds sequences ``i*B .. i*B+B-1``.
-
-    The stream is split into ``world_size * num_workers`` shards; at its local step ``j`` shard ``s`` yields
-    batch ``j * n_shards + s``, so DDP ranks and DataLoader workers never duplicate a sequence. ``start`` is
-    the local step to begin with, so a resumed run continues the stream instead of replaying it (exactly so
-    with ``num_workers=0``). With ``irregular`` > 0 that fraction of sequences comes at irregular times
-    (:func:`irregular_times`), per sample in the batch's ``times`` (B, T).
-    """
-
-    def __init__(self, generator: MovingMNIST, batch_size: int, start: int = 0, rank: int = 0,
-                 world_size: int = 1, *, irregular: float = 0.0, n_context: int = 10,
-                 irregular_span: float | None = None) -> None:
-        super().__init__()
-        self.generator, self.batch_size, self.start = generator, batch_size, start
-        self.rank, self.world_size = rank, world_size
-        self.irregular, self.n_context, self.irregular_span = irregular, n_context, irregular_span
-
-    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
-        info = torch.utils.data.get_worker_info()
-        worker, n_workers = (info.id, info.num_workers) if info is not None else (0, 1)
-        shard, n_shards = self.rank * n_workers + worker, self.world_size * n_workers
-        for step in itertools.count(self.start):
-            first = (step * n_shards + shard) * self.batch_size
-            indices = np.arange(first, first + self.batch_size)
-            times = None
-            if self.irregular > 0:
-                times = irregular_times(indices, n_frames=self.generator.n_frames, n_context=self.n_context,
-                                        fraction=self.irregular, seed=self.generator.seed,
-                                        span=self.irregular_span)
-            yield self.generator.batch(indices, times, as_float=False)
-
-
-class FixedSet(torch.utils.data.Dataset):
-    """A fixed set of ``n`` sequences (validation or test), rendered once; items hold uint8 frames."""
-
-    def __init__(self, generator: MovingMNIST, n: int) -> None:
-        self.frames = generator.render_uint8(np.arange(n))[:, :, None]  # (N, T, 1, H, W) uint8
-        self.times = torch.arange(generator.n_frames, dtype=torch.float32)
-
-    def __len__(self) -> int:
-        return len(self.frames)
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {"frames": torch.from_numpy(self.frames[i]), "times": self.times}
 
 
 def load_standard(path: str | Path) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""The Lightning module, the time budget and the Moving MNIST data module.
+"""The Lightning module, the time budget and the data module.
 
 The training loop knows nothing of the model's insides: it asks the model for frames at some times and
 compares them with the truth through :func:`odevideo.losses.objective_loss`, whose objective decides which
@@ -19,8 +19,9 @@ import lightning as L
 import torch
 
 from odevideo import metrics
-from odevideo.config import Config, DataConfig
-from odevideo.data.moving_mnist import FixedSet, MovingMNIST, TrainStream, as_float_frames
+from odevideo.config import Config
+from odevideo.data import DataConfig
+from odevideo.data.clips import FixedSet, TrainStream, as_float_frames
 from odevideo.errors import SolverError
 from odevideo.losses import objective_loss
 from odevideo.models import build_model
@@ -185,28 +186,37 @@ class TimeBudget(L.Callback):
         self.spent_before = float(state["spent"])
 
 
-class MovingMNISTData(L.LightningDataModule):
-    """Training stream and fixed validation set of Moving MNIST, from ``DataConfig``'s fields."""
+class ClipData(L.LightningDataModule):
+    """The training stream and the fixed validation set of any dataset kind, from its config.
 
-    def __init__(self, data: DataConfig, num_workers: int = 0) -> None:
+    A folder of videos is decoded into its cache by the first process of each machine (``prepare_data``)
+    before any process opens it; under DDP each process then reads its own shard of the training stream."""
+
+    def __init__(self, data: DataConfig, num_workers: int = 0, progress: bool = True) -> None:
         super().__init__()
-        self.data, self.num_workers = data, num_workers
+        self.data, self.num_workers, self.progress = data, num_workers, progress
 
-    def _generator(self, split: str) -> MovingMNIST:
-        d = self.data
-        return MovingMNIST(split, digits=d.digits, size=d.size, digit_size=d.digit_size, n_frames=d.n_frames,
-                           seed=d.seed, mnist_dir=d.mnist_dir)
+    def _open(self, split: str):  # noqa: ANN202 (a source of the dataset's kind)
+        if self.data.kind == "folder":
+            return self.data.open(split, progress=self.progress)
+        return self.data.open(split)
+
+    def prepare_data(self) -> None:
+        if self.data.kind == "folder":
+            for split in ("train", "val"):
+                self._open(split)
 
     def train_dataloader(self) -> torch.utils.data.DataLoader:
         trainer = self.trainer
         # A resumed trainer has restored global_step by now: continue the stream where it stopped.
-        stream = TrainStream(self._generator("train"), self.data.batch_size,
+        stream = TrainStream(self._open("train"), self.data.batch_size,
                              start=trainer.global_step if trainer else 0,
                              rank=trainer.global_rank if trainer else 0,
                              world_size=trainer.world_size if trainer else 1,
                              irregular=self.data.irregular, n_context=self.data.n_context,
-                             irregular_span=self.data.irregular_span)
-        return torch.utils.data.DataLoader(stream, batch_size=None, num_workers=self.num_workers)
+                             irregular_span=self.data.irregular_span, seed=self.data.seed)
+        return torch.utils.data.DataLoader(stream, batch_size=None, num_workers=self.num_workers,
+                                           persistent_workers=self.num_workers > 0)
 
     def val_dataloader(self) -> torch.utils.data.DataLoader:
-        return torch.utils.data.DataLoader(FixedSet(self._generator("val"), self.data.val_size), batch_size=64)
+        return torch.utils.data.DataLoader(FixedSet(self._open("val"), self.data.val_size), batch_size=64)

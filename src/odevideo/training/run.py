@@ -44,7 +44,7 @@ import torch
 from odevideo.config import Config
 from odevideo.errors import CheckpointError, ConfigError, SolverError
 from odevideo.inference import save_checkpoint
-from odevideo.training.module import MovingMNISTData, TimeBudget, VideoModule
+from odevideo.training.module import ClipData, TimeBudget, VideoModule
 
 log = logging.getLogger("odevideo.train")
 TRAINER_CKPT = re.compile(r"trainer-step(\d+)\.ckpt")
@@ -341,7 +341,7 @@ def train(config: Config, run_dir: str | Path, *, resume: bool = False, overwrit
     tc = config.train
     L.seed_everything(tc.seed, verbose=False)
     module = VideoModule(config)
-    data = MovingMNISTData(config.data, num_workers=num_workers)
+    data = ClipData(config.data, num_workers=num_workers, progress=progress)
     loggers: list = [CSVLogger(run_dir, name="", version="")]
     if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
         loggers.append(TensorBoardLogger(run_dir, name="tensorboard", version=""))
