@@ -41,7 +41,7 @@ def test_evaluate_takes_the_test_protocol_from_the_checkpoint(trained_run, tmp_p
     res = json.loads(default.read_text())
     assert f"wrote {default}" in out
     assert res["n_sequences"] == 6 and res["n_context"] == 10 and len(res["per_step"]["ssim"]) == 10
-    assert res["test_set"] == "generated: digits=1, n=6, seed=0" and res["device"] == "cpu"
+    assert res["test_set"] == "generated moving_mnist: n=6, seed=0, digits=1" and res["device"] == "cpu"
     for key in ("mse", "mse_per_pixel", "mae", "psnr", "ssim", "ssim_openstl", "per_step", "baselines", "seconds"):
         assert key in res
     seqs = MovingMNIST("test", digits=1, size=32, digit_size=14, n_frames=8).render_uint8(range(4))
@@ -203,7 +203,7 @@ BAD_INPUTS = {  # case: (command line, with {names} from make_bad_files; a patte
     "run-in-use": ("train --config demo --out {ck}", "already holds a run"),
     "impossible-combination": ("train --config mmnist1 --set model.kind=convlstm", "cannot read irregular times"),
     "test-file-and-generated-set": ("evaluate --checkpoint {ck} --test-file {dir}/std.npy --n 5",
-                                    "drop --digits/--n/--seed/--mnist-dir"),
+                                    "drop --data/--digits/--n/--seed/--mnist-dir"),
     "resume-and-overwrite": ("train --config demo --out {ck} --resume --overwrite", "give one of them"),
     "info-of-nothing": ("info {dir}/missing.safetensors", "does not exist"),
     "show-unknown-config": ("config show nope", "neither a shipped config"),

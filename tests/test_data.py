@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from odevideo.config import load_config
-from odevideo.data.digits import mnist_images, read_idx_images, split_digits
 from odevideo.data.clips import FixedSet, TrainStream, as_float_frames, irregular_times
+from odevideo.data.digits import mnist_images, read_idx_images, split_digits
 from odevideo.data.moving_mnist import (
     STEP,
     MovingMNIST,

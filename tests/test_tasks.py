@@ -30,8 +30,8 @@ def test_baselines_reproduce_the_context_at_context_times_and_blend_between():
 
 @pytest.mark.parametrize("name", list(TASKS))
 def test_task_frames_are_the_sequences_rendered_at_the_task_times(name):
-    data = task_data(TASKS[name], digits=1, n=3, size=32)
     gen = MovingMNIST("test", digits=1, size=32)
+    data = task_data(TASKS[name], gen, n=3)
     t_ctx, t_q = data["t_context"], data["t_query"]
     assert (t_ctx[:, 1:] > t_ctx[:, :-1]).all() and (t_q[:, 1:] > t_q[:, :-1]).all()
     for i in range(3):

@@ -36,7 +36,10 @@ def _parse_times(text: str, flag: str) -> list[float]:
 
 @app.command("train")
 def train_cmd(
-    config: ConfigName = "demo",
+    config: Annotated[str | None, typer.Option(help="A shipped config (odevideo config list) or a YAML path "
+                                                    "[default: demo; kth with --data].")] = None,
+    data: Annotated[Path | None, typer.Option(help="Train on this folder of your videos (data.kind=folder, "
+                                                   "data.path); without --config, with the kth config.")] = None,
     set_: Overrides = None,
     max_steps: Annotated[int | None, typer.Option(help="Train exactly this many steps (train.max_steps); without "
                                                        "--max-minutes it also lifts the config's time budget, so "
@@ -54,14 +57,18 @@ def train_cmd(
                                                       "(train.strategy).")] = None,
     quiet: Quiet = False,
 ) -> None:
-    """Train a model (the latent ODE or a baseline, as model.kind says); writes config.yaml, metrics.csv and
-    checkpoints/{last,best}.safetensors into --out.
+    """Train a model (the latent ODE or a baseline, as model.kind says) on Moving MNIST, bouncing balls or a
+    folder of your videos (--data); writes config.yaml, metrics.csv and checkpoints/{last,best}.safetensors
+    into --out.
 
     SIGTERM or Ctrl-C stops after the current step with a checkpoint; --resume continues exactly there."""
     from odevideo.config import load_config
     from odevideo.training.run import train
 
+    config = config or ("kth" if data is not None else "demo")
     overrides = list(set_ or [])
+    if data is not None:
+        overrides += ["data.kind=folder", f"data.path={data}"]
     if max_steps is not None and max_minutes is None:
         overrides.append("train.max_minutes=null")
     for key, value in (("train.max_steps", max_steps), ("train.max_minutes", max_minutes),
@@ -121,11 +128,14 @@ def evaluate_cmd(
     checkpoint: Checkpoint,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="results JSON to write (default: beside the "
                                                                   "checkpoint, NAME.results.json).")] = None,
+    data: Annotated[Path | None, typer.Option(help="Score on the test split of this folder of videos "
+                                                   "(default: the checkpoint's own dataset).")] = None,
     test_file: Annotated[Path | None, typer.Option(help="mnist_test_seq.npy layout: (T,N,H,W) uint8.")] = None,
-    digits: Annotated[int | None, typer.Option(help="Digits per generated test sequence (default: the "
-                                                     "checkpoint's).")] = None,
-    n: Annotated[int | None, typer.Option("--n", help="Generated test sequences [default: 1000].")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of the generated test set [default: 0].")] = None,
+    digits: Annotated[int | None, typer.Option(help="Digits per generated Moving MNIST test sequence (default: "
+                                                     "the checkpoint's).")] = None,
+    n: Annotated[int | None, typer.Option("--n", help="Test sequences [default: 1000 generated; all of a "
+                                                      "folder's test clips].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of a generated test set [default: 0].")] = None,
     n_context: Annotated[int | None, typer.Option(help="Context frames (default: the checkpoint's).")] = None,
     n_future: Annotated[int | None, typer.Option(help="Frames to predict (default: the checkpoint's).")] = None,
     mnist_dir: Annotated[Path | None, typer.Option(help="MNIST IDX files (default: built-in digits).")] = None,
@@ -135,27 +145,46 @@ def evaluate_cmd(
 ) -> None:
     """Score a checkpoint and the copy-last and zeros baselines on test sequences; write a results JSON.
 
-    The test set is generated from MNIST's test digits with the checkpoint's digits and frame size, or read
-    from --test-file."""
-    from odevideo.evaluation import evaluate, load_test_sequences, write_json
+    The test set is the test split of the checkpoint's dataset (generated Moving MNIST or bouncing balls, or
+    the held-out files of its folder), of the folder --data names, or the file --test-file names."""
+    import dataclasses
+
+    from odevideo.data import FolderConfig
+    from odevideo.data.moving_mnist import load_standard
+    from odevideo.evaluation import evaluate, test_split, write_json
     from odevideo.inference import load_checkpoint
 
-    if test_file is not None and any(v is not None for v in (digits, n, seed, mnist_dir)):
-        raise OdevideoError("--test-file holds the test sequences: drop --digits/--n/--seed/--mnist-dir, which "
-                            "describe a generated test set")
-    n, seed = 1000 if n is None else n, 0 if seed is None else seed
-    if n < 1 or batch_size < 1:
+    if test_file is not None and any(v is not None for v in (digits, n, seed, mnist_dir, data)):
+        raise OdevideoError("--test-file holds the test sequences: drop --data/--digits/--n/--seed/--mnist-dir, "
+                            "which describe another test set")
+    if (n is not None and n < 1) or batch_size < 1:
         raise OdevideoError(f"--n and --batch-size must be >= 1, got {n} and {batch_size}")
     ckpt = load_checkpoint(checkpoint, device=device)
     d = ckpt.config.data
-    digits = d.digits if digits is None else digits
     n_context = d.n_context if n_context is None else n_context
     n_future = d.n_frames - d.n_context if n_future is None else n_future
-    seqs = load_test_sequences(test_file=test_file, digits=digits, n=n, seed=seed, size=d.size,
-                               digit_size=d.digit_size, n_frames=n_context + n_future, mnist_dir=mnist_dir)
-    result = evaluate(ckpt.model, seqs, n_context=n_context, n_future=n_future, batch_size=batch_size,
+    times = None
+    if test_file is not None:
+        seqs, source = load_standard(test_file), str(test_file)
+    else:
+        if data is not None:
+            shared = {f.name: getattr(d, f.name) for f in dataclasses.fields(d) if f.name in ("size", "n_frames",
+                                                                                          "n_context", "seed")}
+            discrete = ckpt.config.model.kind in ("latent_rnn", "convlstm", "simvp")
+            d = FolderConfig(**shared, path=str(data), channels=d.channels, timestamps=not discrete)
+        if d.kind == "moving_mnist":
+            d = dataclasses.replace(d, digits=digits or d.digits, mnist_dir=str(mnist_dir) if mnist_dir else None)
+        elif digits is not None or mnist_dir is not None:
+            raise OdevideoError(f"--digits and --mnist-dir describe Moving MNIST; this test set is {d.kind}")
+        split = test_split(d, n=n or (1000 if d.kind != "folder" else 10**9),
+                           seed=(0 if seed is None and d.kind != "folder" else seed),
+                           n_frames=n_context + n_future, progress=not quiet)
+        seqs, times = split["frames"], split["times"]
+        source = (f"test split of {d.path} ({len(seqs)} clips)" if d.kind == "folder" else
+                  f"generated {d.kind}: n={len(seqs)}, seed={0 if seed is None else seed}"
+                  + (f", digits={d.digits}" if d.kind == "moving_mnist" else ""))
+    result = evaluate(ckpt.model, seqs, n_context=n_context, n_future=n_future, times=times, batch_size=batch_size,
                       progress=not quiet)
-    source = str(test_file) if test_file else f"generated: digits={digits}, n={n}, seed={seed}"
     out = out or ckpt.path.with_name(ckpt.path.stem + ".results.json")
     write_json(out, {"checkpoint": str(ckpt.path), "test_set": source, "device": str(ckpt.device), **result})
     base = result["baselines"]

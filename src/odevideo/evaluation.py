@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -10,7 +11,9 @@ import numpy as np
 import torch
 
 from odevideo import metrics
-from odevideo.data.moving_mnist import STANDARD, MovingMNIST, as_float_frames, load_standard
+from odevideo.data import DataConfig
+from odevideo.data.clips import as_float_frames
+from odevideo.data.moving_mnist import STANDARD, MovingMNIST, load_standard
 from odevideo.errors import DataError
 from odevideo.inference import generate
 from odevideo.models import VideoModel
@@ -29,8 +32,8 @@ def baseline(name: str, context: torch.Tensor, n_future: int) -> torch.Tensor:
 
 
 def evaluate(model: VideoModel, sequences: np.ndarray | torch.Tensor, *, n_context: int = STANDARD.n_context,
-             n_future: int = STANDARD.n_frames - STANDARD.n_context, batch_size: int = 64,
-             progress: bool = False) -> dict[str, object]:
+             n_future: int = STANDARD.n_frames - STANDARD.n_context, times: torch.Tensor | None = None,
+             batch_size: int = 64, progress: bool = False) -> dict[str, object]:
     """Score ``model`` and the baselines on the futures of ``sequences``.
 
     Args:
@@ -38,6 +41,7 @@ def evaluate(model: VideoModel, sequences: np.ndarray | torch.Tensor, *, n_conte
         sequences: (N, T, C, H, W), uint8 or float in [0, 1], T >= n_context + n_future; the first
             ``n_context`` frames condition, the next ``n_future`` are the targets.
         n_context, n_future: frames to condition on and to predict.
+        times: the frames' real times (N, T), e.g. a video's recorded times; default 0, 1, 2, ...
         batch_size: sequences per forward pass.
         progress: print a progress bar to stderr.
 
@@ -53,7 +57,10 @@ def evaluate(model: VideoModel, sequences: np.ndarray | torch.Tensor, *, n_conte
         raise DataError(f"n_context and n_future must be >= 1, got {n_context} and {n_future}")
     if n_context + n_future > t:
         raise DataError(f"n_context + n_future = {n_context + n_future} exceeds the {t} frames per sequence")
-    times = torch.arange(n_context + n_future, dtype=torch.float32)
+    if times is None:
+        times = torch.arange(t, dtype=torch.float32).expand(n, t)
+    if tuple(times.shape) != (n, t):
+        raise DataError(f"times must be (N, T) = {(n, t)}, one per frame, got {tuple(times.shape)}")
     device = next(model.parameters()).device
     per_frame: dict[str, dict[str, list[torch.Tensor]]] = {
         k: {m: [] for m in metrics.METRIC_NAMES} for k in ("model", *BASELINES)}
@@ -69,7 +76,8 @@ def evaluate(model: VideoModel, sequences: np.ndarray | torch.Tensor, *, n_conte
         chunk = as_float_frames(chunk.to(device))
         context, target = chunk[:, :n_context], chunk[:, n_context:n_context + n_future]
         clock = time.perf_counter()
-        out = generate(model, context, times[:n_context], times[n_context:])
+        t_chunk = times[i:i + batch_size].float()
+        out = generate(model, context, t_chunk[:, :n_context], t_chunk[:, n_context:n_context + n_future])
         preds = {"model": out.frames, **{b: baseline(b, context, n_future) for b in BASELINES}}
         _sync(device)
         seconds["generate"] += time.perf_counter() - clock
@@ -105,6 +113,28 @@ def load_test_sequences(*, test_file: str | Path | None = None, digits: int | No
         raise DataError("give the digits per test sequence, or a test file")
     return MovingMNIST("test", digits=digits, size=size, digit_size=digit_size, n_frames=n_frames, seed=seed,
                        mnist_dir=mnist_dir).render_uint8(np.arange(n))[:, :, None]
+
+
+def test_split(data: DataConfig, *, n: int = 1000, seed: int | None = None, n_frames: int | None = None,
+               progress: bool = False) -> dict[str, torch.Tensor]:
+    """The test sequences of a dataset: ``frames`` uint8 (N, T, C, H, W) and their ``times`` (N, T).
+
+    Synthetic data (Moving MNIST, bouncing balls) renders the first ``n`` sequences of its test stream with
+    ``seed`` (default: the dataset's); a folder gives its test clips (at most ``n``), which its own seed split
+    off by file, so ``seed`` cannot change it. ``n_frames`` (default: the dataset's) sets the clip length.
+    """
+    changes: dict[str, object] = {"n_frames": n_frames or data.n_frames}
+    if changes["n_frames"] <= data.n_context:
+        changes["n_context"] = 1  # only the length matters here; the caller picks the context
+    if seed is not None:
+        if data.kind == "folder" and seed != data.seed:
+            raise DataError("a folder's test split is fixed by the dataset's seed (data.seed), so that no test "
+                            "file was seen in training; drop --seed")
+        changes["seed"] = seed
+    data = dataclasses.replace(data, **changes)
+    source = data.open("test", progress=progress) if data.kind == "folder" else data.open("test")
+    count = n if source.count is None else min(n, source.count)
+    return source.batch(np.arange(count), as_float=False)
 
 
 def write_json(path: str | Path, payload: dict[str, object]) -> Path:

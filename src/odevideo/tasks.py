@@ -1,7 +1,8 @@
 """Continuous-time evaluation tasks with exact ground truth.
 
-Moving MNIST renders any real time exactly (digits move on straight lines and reflect at the walls), so frames
-between and far beyond the observed ones have a true answer. Each task fixes the context times and the query
+Moving MNIST and bouncing balls render any real time exactly (digits move on straight lines and reflect at the
+walls; balls collide elastically, simulated event by event), so frames between and far beyond the observed
+ones have a true answer. Each task fixes the context times and the query
 times; a model and the time-aware baselines are scored at every query time:
 
 - ``interpolation``: context at the even times 0, 2, ..., 18; generate the odd times 1, 3, ..., 17.
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 
 from odevideo import metrics
-from odevideo.data.moving_mnist import STANDARD, MovingMNIST, as_float_frames
+from odevideo.data.clips import Source, as_float_frames
 from odevideo.errors import DataError
 from odevideo.inference import generate
 from odevideo.models import VideoModel
@@ -99,15 +100,17 @@ def time_baseline(name: str, context: torch.Tensor, t_context: torch.Tensor, t_q
     raise ValueError(f"unknown baseline {name!r}; choose from {TIME_BASELINES}")
 
 
-def task_data(task: Task, *, digits: int, n: int, seed: int = 0, mnist_dir: str | None = None,
-              size: int = STANDARD.size) -> dict[str, torch.Tensor]:
-    """The task's test sequences: ``context`` (N, M, 1, H, W) and ``target`` (N, Tq, 1, H, W) uint8, rendered
-    at ``t_context`` (N, M) and ``t_query`` (N, Tq) from the test digits."""
-    gen = MovingMNIST("test", digits=digits, size=size, seed=seed, mnist_dir=mnist_dir)
+def task_data(task: Task, source: Source, n: int) -> dict[str, torch.Tensor]:
+    """The task's test sequences: ``context`` (N, M, C, H, W) and ``target`` (N, Tq, C, H, W) uint8, rendered
+    by ``source`` (a test split that renders any real time, e.g. ``MovingMNIST("test", digits=1)`` or
+    ``BouncingBalls("test")``) at ``t_context`` (N, M) and ``t_query`` (N, Tq)."""
+    if not source.continuous:
+        raise DataError("continuous-time tasks need a dataset that renders any real time (moving_mnist, "
+                        "bouncing_balls): a folder's clips exist only at their recorded times")
     indices = np.arange(n)
     t_context, t_query = task.times(indices)
-    return {"context": torch.from_numpy(gen.render_uint8(indices, t_context)[:, :, None]),
-            "target": torch.from_numpy(gen.render_uint8(indices, t_query)[:, :, None]),
+    return {"context": source.batch(indices, t_context, as_float=False)["frames"],
+            "target": source.batch(indices, t_query, as_float=False)["frames"],
             "t_context": torch.from_numpy(t_context).float(), "t_query": torch.from_numpy(t_query).float()}
 
 

@@ -40,6 +40,7 @@ log = logging.getLogger("odevideo.data")
 SPLITS = ("train", "val", "test")
 CACHE_VERSION = 1  # bump when the decoded layout changes: old entries are then ignored
 SPLIT_STREAM = 4  # the random stream of the split by file
+_WARNED: set[str] = set()  # bad files already named in a warning by this process
 
 
 @dataclass
@@ -109,31 +110,34 @@ def find_clips(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def split_files(config: FolderConfig) -> dict[str, list[Path]]:
-    """The clip sources of each split (see the module docstring).
+def split_entries(config: FolderConfig, progress: bool = False) -> dict[str, list[Entry]]:
+    """The readable files of each split, decoded into the cache (see the module docstring). Unreadable files
+    are left out before the split is drawn, so every split holds files that can be read.
 
     Raises:
-        DataError: no folder, no clips, or too few files to split.
+        DataError: no folder, no readable clips, or too few files to split.
     """
     if not config.path:
-        raise DataError("data.path must name the folder of videos: odevideo train --data PATH (or --set data.path=PATH)")
+        raise DataError("data.path must name the folder of videos: odevideo train --data PATH "
+                        "(or --set data.path=PATH)")
     root = Path(config.path).expanduser()
     if not root.is_dir():
         raise DataError(f"data.path {root} is not a folder")
     if (root / "train").is_dir():
-        splits = {s: find_clips(root / s) if (root / s).is_dir() else [] for s in SPLITS}
+        splits = {s: build_cache(config, find_clips(root / s) if (root / s).is_dir() else [], progress)
+                  for s in SPLITS}
         if not splits["test"]:
-            raise DataError(f"{root} has train/ but no clips in test/: add test/ (or drop the split subfolders "
-                            "for a seeded split by file)")
+            raise DataError(f"{root} has train/ but no readable clips in test/: add test/ (or drop the split "
+                            "subfolders for a seeded split by file)")
         if not splits["val"]:
             splits["train"], splits["val"] = _draw(splits["train"], [config.val_fraction], config.seed)
     else:
-        files = find_clips(root)
-        splits = dict(zip(SPLITS, _draw(files, [config.val_fraction, config.test_fraction], config.seed),
+        good = build_cache(config, find_clips(root), progress)
+        splits = dict(zip(SPLITS, _draw(good, [config.val_fraction, config.test_fraction], config.seed),
                           strict=True))
     if not splits["train"]:
-        raise DataError(f"no clips found for training under {root} (videos {', '.join(sorted(set(_suffixes())))}, "
-                        "arrays .npy/.npz, or folders of png/jpg frames)")
+        raise DataError(f"no readable clips found for training under {root} (videos "
+                        f"{', '.join(_suffixes())}, arrays .npy/.npz, or folders of png/jpg frames)")
     return splits
 
 
@@ -143,12 +147,12 @@ def _suffixes() -> tuple[str, ...]:
     return VIDEO_SUFFIXES + ARRAY_SUFFIXES
 
 
-def _draw(files: list[Path], fractions: list[float], seed: int) -> list[list[Path]]:
+def _draw(files: list[Entry], fractions: list[float], seed: int) -> list[list[Entry]]:
     """Split ``files`` by a seeded permutation: the last parts take ``fractions`` of them (at least one file
     each when the fraction is > 0), the first part the rest."""
     need = sum(1 for f in fractions if f > 0)
     if len(files) < need + 1:
-        raise DataError(f"{len(files)} clip file(s) cannot be split by file into training and "
+        raise DataError(f"{len(files)} readable clip file(s) cannot be split by file into training and "
                         f"{need} held-out part(s): add files, or make train/, val/ and test/ subfolders")
     order = np.random.default_rng([seed, SPLIT_STREAM]).permutation(len(files))
     parts, end = [], len(files)
@@ -194,11 +198,13 @@ def build_cache(config: FolderConfig, files: Sequence[Path], progress: bool = Tr
         key = cache_key(source, config)
         manifest = json.loads((root / f"{key}.json").read_text())
         if manifest.get("bad"):
-            bad.append(f"{source} ({manifest['bad']})")
+            bad.append(str(manifest["bad"]))  # it names the file
             continue
         entries.append(Entry(source, root / f"{key}.frames.npy", root / f"{key}.times.npy", manifest["n_frames"]))
-    if bad:
-        log.warning("skipped %d file(s) that cannot be read: %s", len(bad), "; ".join(bad))
+    news = [b for b in bad if b not in _WARNED]
+    if news:
+        _WARNED.update(news)
+        log.warning("skipped %d file(s) that cannot be read: %s", len(news), "; ".join(news))
     return entries
 
 
@@ -214,7 +220,7 @@ def _decode_one(source: Path, config: FolderConfig, root: Path) -> None:
     except OdevideoError as exc:
         manifest.update(n_frames=0, bad=str(exc))
     except (OSError, MemoryError, RuntimeError, ValueError) as exc:  # anything else a broken file can raise
-        manifest.update(n_frames=0, bad=f"{type(exc).__name__}: {exc}")
+        manifest.update(n_frames=0, bad=f"{source}: {type(exc).__name__}: {exc}")
     tmp = root / f".{key}.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=1))
     os.replace(tmp, root / f"{key}.json")
@@ -241,7 +247,7 @@ class FolderClips:
         self.config, self.split = config, split
         self.n_frames, self.channels, self.size, self.continuous = config.n_frames, config.channels, config.size, False
         if entries is None:
-            entries = build_cache(config, split_files(config)[split], progress=progress)
+            entries = split_entries(config, progress=progress)[split]
         self.entries = entries
         span = config.stride * (config.n_frames - 1) + 1  # frames of the file a window covers
         hop = 1 if split == "train" else config.stride * config.n_frames
