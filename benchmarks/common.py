@@ -64,11 +64,10 @@ def train_flops_per_sequence(model, config, n: int = 2) -> float:  # noqa: ANN00
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from odevideo.data.moving_mnist import MovingMNIST
     from odevideo.losses import objective_loss
 
     d, tc = config.data, config.train
-    frames = MovingMNIST("train", digits=d.digits, size=d.size, n_frames=d.n_frames).batch(range(n))["frames"]
+    frames = d.open("train").batch(range(n))["frames"]
     model.train()
     with FlopCounterMode(display=False) as counter:
         loss, *_ = objective_loss(model, frames, torch.arange(float(d.n_frames)), n_context=d.n_context,
