@@ -167,11 +167,12 @@ def evaluate_cmd(
     if test_file is not None:
         seqs, source = load_standard(test_file), str(test_file)
     else:
-        if data is not None:
-            shared = {f.name: getattr(d, f.name) for f in dataclasses.fields(d) if f.name in ("size", "n_frames",
-                                                                                          "n_context", "seed")}
+        if data is not None and d.kind == "folder":  # the checkpoint's own options: the same split of the files
+            d = dataclasses.replace(d, path=str(data))
+        elif data is not None:
             discrete = ckpt.config.model.kind in ("latent_rnn", "convlstm", "simvp")
-            d = FolderConfig(**shared, path=str(data), channels=d.channels, timestamps=not discrete)
+            d = FolderConfig(size=d.size, n_frames=d.n_frames, n_context=d.n_context, seed=d.seed, path=str(data),
+                             channels=d.channels, timestamps=not discrete)
         if d.kind == "moving_mnist":
             d = dataclasses.replace(d, digits=digits or d.digits, mnist_dir=str(mnist_dir) if mnist_dir else None)
         elif digits is not None or mnist_dir is not None:
