@@ -18,7 +18,7 @@ import torch
 
 from odevideo.errors import DataError
 
-VIDEO_SUFFIXES = (".mp4", ".webm", ".avi", ".mov", ".mkv", ".gif")
+VIDEO_SUFFIXES = (".mp4", ".webm", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".ogv", ".gif")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 ARRAY_SUFFIXES = (".npy", ".npz")
 MAX_BYTES = 2 * 1024**3  # frames read into memory at most (decoded); more is refused with a clear error
