@@ -141,7 +141,6 @@ def make_bad_files(tmp_path, run):
     np.save(tmp_path / "int.npy", clip.astype(np.int32))
     np.save(tmp_path / "big.npy", np.full((6, 32, 32), 2.0, np.float32))
     np.save(tmp_path / "shape.npy", np.zeros((6, 2, 2, 32, 32), np.uint8))
-    np.save(tmp_path / "size.npy", np.zeros((6, 48, 48), np.uint8))
     (tmp_path / "corrupt.npy").write_bytes(b"\x93NUMPY garbage")
     (tmp_path / "broken.gif").write_bytes(b"GIF89a" + b"\x00" * 20)
     (tmp_path / "bad.safetensors").write_bytes(b"not a checkpoint")
@@ -178,7 +177,6 @@ BAD_INPUTS = {  # case: (command line, with {names} from make_bad_files; a patte
     "int-pixels": (PREDICT + " {dir}/int.npy --n-future 2", "uint8"),
     "pixels-above-one": (PREDICT + " {dir}/big.npy --n-future 2", r"\[0, 1\]"),
     "five-dimensions": (PREDICT + " {dir}/shape.npy --n-future 2", "expected"),
-    "frames-of-another-size": (PREDICT + " {dir}/size.npy --n-future 2", "model expects"),
     "corrupt-npy": (PREDICT + " {dir}/corrupt.npy --n-future 2", "cannot read"),
     "broken-gif": (PREDICT + " {dir}/broken.gif --n-future 2", "cannot decode"),
     "truncated-mp4": (PREDICT + " {dir}/trunc.mp4 --n-future 2", "cannot decode"),

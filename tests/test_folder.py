@@ -263,3 +263,20 @@ def test_a_colour_batch_has_three_channels(videos, tmp_path):
     batch = config.open("train").batch([0, 1])
     assert batch["frames"].shape == (2, 8, 3, 32, 32) and batch["frames"].dtype == torch.float32
     assert batch["frames"][:, :, 0].mean() != batch["frames"][:, :, 2].mean()
+
+
+def test_predict_brings_a_video_to_the_model_size_and_keeps_its_recorded_times(trained_run, tmp_path, run_cli):
+    from odevideo.inference import generate, load_checkpoint
+    from odevideo.predict import read_context
+
+    write_mp4(tmp_path / "gap.mp4", square_clip(12, size=48), skip=(3,))  # 48x48 colour, frame 3 dropped
+    model = load_checkpoint(trained_run).model  # a 32x32 grey model
+    frames, times = read_context(tmp_path / "gap.mp4", model.channels, model.size, 6)
+    assert frames.shape == (6, 1, 32, 32)
+    np.testing.assert_allclose(times, [0, 1, 2, 4, 5, 6], atol=1e-6)
+    out = tmp_path / "next.npy"
+    code, _, err = run_cli(["predict", "-c", str(trained_run), "-i", str(tmp_path / "gap.mp4"), "--n-context", "6",
+                            "--n-future", "2", "--out", str(out)])
+    assert code == 0, err
+    expected = generate(model, frames[None], times, torch.tensor([7.0, 8.0])).frames[0]
+    np.testing.assert_allclose(np.load(out), expected.numpy(), atol=1e-5)  # after t = 6, the last recorded time

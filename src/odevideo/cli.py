@@ -55,6 +55,8 @@ def train_cmd(
     num_nodes: Annotated[int | None, typer.Option(help="Machines (train.num_nodes); launch with torchrun.")] = None,
     strategy: Annotated[str | None, typer.Option(help="Lightning strategy: auto, ddp, ddp_spawn, ... "
                                                       "(train.strategy).")] = None,
+    workers: Annotated[int, typer.Option(help="DataLoader worker processes for the training batches (0: the "
+                                              "main process, which --resume continues exactly).")] = 0,
     quiet: Quiet = False,
 ) -> None:
     """Train a model (the latent ODE or a baseline, as model.kind says) on Moving MNIST, bouncing balls or a
@@ -78,7 +80,9 @@ def train_cmd(
             overrides.append(f"{key}={value}")
     cfg = load_config(config, overrides)
     out = out or Path("runs") / Path(config).stem
-    result = train(cfg, out, resume=resume, overwrite=overwrite, progress=not quiet)
+    if workers < 0:
+        raise OdevideoError(f"--workers must be >= 0, got {workers}")
+    result = train(cfg, out, resume=resume, overwrite=overwrite, progress=not quiet, num_workers=workers)
     if not result.main_process:
         return  # the other DDP processes stay quiet
     if result.interrupted:

@@ -73,7 +73,7 @@ def read_clip(path: str | Path, *, channels: int, size: int | None = None,
     elif path.suffix.lower() in VIDEO_SUFFIXES:
         frames, times = _read_video(path, prepare, max_frames)
     elif path.suffix.lower() in ARRAY_SUFFIXES:
-        array, times = _read_array(path, max_frames)
+        array, times = read_array(path, max_frames)
         if array.dtype != np.uint8:
             array = np.rint(_checked_float(array, path) * 255).astype(np.uint8)
         frames = prepare(array)
@@ -99,7 +99,7 @@ def read_frames(path: str | Path, channels: int = 1, max_frames: int | None = No
     if path.is_file() and path.suffix.lower() in ARRAY_SUFFIXES:
         if max_frames is not None and max_frames < 1:
             raise DataError(f"max_frames must be >= 1, got {max_frames}")
-        array, _ = _read_array(path, max_frames)
+        array, _ = read_array(path, max_frames)
         if array.dtype != np.uint8:
             array = to_channels_float(_checked_float(array, path), channels)
             return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
@@ -268,8 +268,8 @@ def _read_image_folder(path: Path, prepare: Callable[[np.ndarray], np.ndarray],
     return np.concatenate(out)
 
 
-def _read_array(path: Path, max_frames: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """An array file as (T, C, H, W) (uint8 or float, unchecked) and its times."""
+def read_array(path: Path, max_frames: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """An .npy/.npz file as (T, C, H, W) (uint8, or float with its values unchecked) and its times."""
     times = None
     try:
         if path.suffix.lower() == ".npz":
