@@ -49,7 +49,8 @@ def main() -> None:
         task = TASKS[task_name]
         data = task_data(task, source, n=args.n)
         for method, result in evaluate_task(data, methods=TIME_BASELINES).items():
-            rows.append({"task": task_name, "method": method, **result})
+            rows.append({"task": task_name, "method": method, **result,
+                         "config_note": "a time-aware baseline: no model, no config (src/odevideo/tasks.py)"})
         for name, (ckpt, path) in models.items():
             t0 = time.perf_counter()
             result = evaluate_task(data, ckpt.model)["model"]

@@ -111,7 +111,8 @@ def main() -> None:
            "batch_size": d.batch_size, "files": sum(len(p) for p in splits.values()),
            "decode_s": round(decode_s, 1), "decode_frames_per_s": round(source_frames / decode_s, 1),
            "read_clips_per_s": read, "model_clips_per_s": round(model_rate, 1),
-           "read_over_model": round(read["workers_0"] / model_rate, 1), **provenance()}
+           "read_over_model": round(read["workers_0"] / model_rate, 1), "config_resolved": config.to_dict(),
+           **provenance()}
     print(row)
     print(f"wrote {write('data_rate.json', [row])}")
 

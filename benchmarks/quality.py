@@ -11,8 +11,9 @@ and appends a row to benchmarks/results/quality.json (or ``--results``). On Movi
 sequences (20 frames, 10 -> 10, MNIST test digits, seed 0), written once in the (T, N, H, W) uint8 layout of
 mnist_test_seq.npy and read back through the standard reader; on other data it is the dataset's test split
 (the first 1000 generated sequences, seed 0, or a folder's held-out files), at every horizon of
-``--horizons`` (frames predicted after the context; the first is the row's, the others go in ``horizons``). The budget counts process CPU time by default (``--clock process``: all
-threads summed, so it measures work even on a busy machine). ``--sitting NAME`` tags the row, so rows run back
+``--horizons`` (frames predicted after the context; the first is the row's, the others go in ``horizons``).
+The budget counts process CPU time by default (``--clock process``: all threads summed, so it measures work
+even on a busy machine). ``--sitting NAME`` tags the row, so rows run back
 to back (one after the other on an idle machine) can be tabled together with ``--table --sitting NAME``.
 """
 
