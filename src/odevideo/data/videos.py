@@ -101,7 +101,7 @@ def read_frames(path: str | Path, channels: int = 1, max_frames: int | None = No
             raise DataError(f"max_frames must be >= 1, got {max_frames}")
         array, _ = read_array(path, max_frames)
         if array.dtype != np.uint8:
-            array = to_channels_float(_checked_float(array, path), channels)
+            array = to_channels(_checked_float(array, path), channels)
             return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
         array = to_channels(array, channels)
     elif not path.exists():
@@ -114,27 +114,15 @@ def read_frames(path: str | Path, channels: int = 1, max_frames: int | None = No
 
 
 def to_channels(frames: np.ndarray, channels: int) -> np.ndarray:
-    """uint8 (T, C, H, W) with C in {1, 3, 4} as ``channels`` 1 (luma) or 3 (grey repeated; alpha dropped)."""
+    """(T, C, H, W) with C in {1, 3, 4} as ``channels`` 1 (luma) or 3 (grey repeated; alpha dropped); uint8
+    stays uint8 (rounded), float stays float."""
     if frames.shape[1] == 4:
         frames = frames[:, :3]
     if frames.shape[1] == channels:
         return frames
     if channels == 1 and frames.shape[1] == 3:
-        grey = np.tensordot(frames.astype(np.float32), LUMA, axes=([1], [0]))
-        return np.rint(grey).clip(0, 255).astype(np.uint8)[:, None]
-    if channels == 3 and frames.shape[1] == 1:
-        return np.repeat(frames, 3, axis=1)
-    raise DataError(f"cannot turn frames with {frames.shape[1]} channels into {channels}")
-
-
-def to_channels_float(frames: np.ndarray, channels: int) -> np.ndarray:
-    """As :func:`to_channels`, for float frames."""
-    if frames.shape[1] == 4:
-        frames = frames[:, :3]
-    if frames.shape[1] == channels:
-        return frames
-    if channels == 1 and frames.shape[1] == 3:
-        return np.tensordot(frames.astype(np.float32), LUMA, axes=([1], [0]))[:, None]
+        grey = np.tensordot(frames.astype(np.float32), LUMA, axes=([1], [0]))[:, None]
+        return np.rint(grey).clip(0, 255).astype(np.uint8) if frames.dtype == np.uint8 else grey
     if channels == 3 and frames.shape[1] == 1:
         return np.repeat(frames, 3, axis=1)
     raise DataError(f"cannot turn frames with {frames.shape[1]} channels into {channels}")
