@@ -193,8 +193,11 @@ def evaluate_cmd(
     out = out or ckpt.path.with_name(ckpt.path.stem + ".results.json")
     write_json(out, {"checkpoint": str(ckpt.path), "test_set": source, "device": str(ckpt.device), **result})
     base = result["baselines"]
+    lpips = f"; LPIPS {result['lpips']:.4f} (copy_last {base['copy_last']['lpips']:.4f})" if "lpips" in result else ""
     typer.echo(f"MSE {result['mse']:.2f} (copy_last {base['copy_last']['mse']:.2f}, zeros {base['zeros']['mse']:.2f}); "
-               f"SSIM {result['ssim']:.3f}; PSNR {result['psnr']:.2f} dB on {result['n_sequences']} sequences")
+               f"SSIM {result['ssim']:.3f}; PSNR {result['psnr']:.2f} dB{lpips} on {result['n_sequences']} sequences")
+    if "note" in result["perceptual"]:
+        typer.echo(f"odevideo: {result['perceptual']['note']}", err=True)
     typer.echo(f"wrote {out}")
 
 

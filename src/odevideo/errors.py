@@ -19,3 +19,7 @@ class CheckpointError(OdevideoError, ValueError):
 
 class SolverError(OdevideoError, RuntimeError):
     """The ODE solve failed: function-evaluation budget exceeded, non-finite state, step underflow."""
+
+
+class WeightsError(OdevideoError, RuntimeError):
+    """Missing, damaged or unsafe weights of a perceptual metric (LPIPS, FVD's I3D)."""

