@@ -27,6 +27,12 @@ ConfigName = Annotated[str, typer.Option(help="A shipped config (odevideo config
 Overrides = Annotated[list[str] | None, typer.Option("--set", help="Override: section.key=value (repeatable).")]
 
 
+def _generator(seed: int, device: object):  # noqa: ANN202 (a torch.Generator; torch is imported lazily)
+    import torch
+
+    return torch.Generator(device=device).manual_seed(seed)
+
+
 def _parse_times(text: str, flag: str) -> list[float]:
     try:
         return [float(x) for x in text.split(",") if x.strip()]
@@ -110,6 +116,8 @@ def predict_cmd(
     context_times: Annotated[str | None, typer.Option(help="Times of the context frames if not 0,1,2,... "
                                                             "(irregular inputs).")] = None,
     fps: Annotated[float, typer.Option(help="Frame rate of a video output.")] = 4.0,
+    samples: Annotated[int, typer.Option(help="Draw K futures (variational models): OUT_s0, OUT_s1, ...")] = 1,
+    sample_seed: Annotated[int, typer.Option(help="Seed of the samples' randomness.")] = 0,
     device: Device = "auto",
     quiet: Quiet = False,
 ) -> None:
@@ -121,10 +129,13 @@ def predict_cmd(
     parsed_ctx = None if context_times is None else _parse_times(context_times, "--context-times")
     if n_future is None and horizon is None and parsed is None:
         raise OdevideoError("give --n-future N, --horizon H or --times t1,t2,...")
-    model = load_checkpoint(checkpoint, device=device).model
-    path = predict_file(model, input, out, n_context=n_context, n_future=n_future, horizon=horizon, times=parsed,
-                        fps_factor=fps_factor, include_context=include_context, context_times=parsed_ctx, fps=fps)
-    typer.echo(f"wrote {path}")
+    ckpt = load_checkpoint(checkpoint, device=device)
+    generator = _generator(sample_seed, ckpt.device) if samples > 1 else None
+    paths = predict_file(ckpt.model, input, out, n_context=n_context, n_future=n_future, horizon=horizon,
+                         times=parsed, fps_factor=fps_factor, include_context=include_context,
+                         context_times=parsed_ctx, fps=fps, samples=samples, generator=generator)
+    for path in paths if isinstance(paths, list) else [paths]:
+        typer.echo(f"wrote {path}")
 
 
 @app.command("evaluate")
@@ -146,6 +157,9 @@ def evaluate_cmd(
     batch_size: Annotated[int, typer.Option(help="Sequences per forward pass.")] = 64,
     fvd: Annotated[bool, typer.Option(help="Also score FVD (I3D features of every video at 224x224: minutes "
                                            "on a CPU; needs odevideo[metrics]).")] = False,
+    samples: Annotated[int, typer.Option(help="Also draw K futures per sequence (variational models) and report "
+                                              "best of K, mean of K and their diversity.")] = 1,
+    sample_seed: Annotated[int, typer.Option(help="Seed of the samples' randomness.")] = 0,
     device: Device = "auto",
     quiet: Quiet = False,
 ) -> None:
@@ -190,8 +204,9 @@ def evaluate_cmd(
         source = (f"test split of {d.path} ({len(seqs)} clips)" if d.kind == "folder" else
                   f"generated {d.kind}: n={len(seqs)}, seed={0 if seed is None else seed}"
                   + (f", digits={d.digits}" if d.kind == "moving_mnist" else ""))
+    generator = _generator(sample_seed, ckpt.device) if samples > 1 else None
     result = evaluate(ckpt.model, seqs, n_context=n_context, n_future=n_future, times=times, batch_size=batch_size,
-                      progress=not quiet, fvd=fvd)
+                      progress=not quiet, fvd=fvd, samples=samples, generator=generator)
     out = out or ckpt.path.with_name(ckpt.path.stem + ".results.json")
     write_json(out, {"checkpoint": str(ckpt.path), "test_set": source, "device": str(ckpt.device), **result})
     base = result["baselines"]
@@ -202,6 +217,10 @@ def evaluate_cmd(
         typer.echo(f"FVD {result['fvd']:.1f} (copy_last {base['copy_last']['fvd']:.1f}, zeros "
                    f"{base['zeros']['fvd']:.1f}) on {result['fvd_protocol']['videos']} videos of "
                    f"{result['fvd_protocol']['frames']} frames")
+    if "samples" in result:
+        drawn = result["samples"]
+        typer.echo(f"{drawn['k']} samples: MSE best of {drawn['k']} {drawn['best_of_k']['mse']:.2f}, mean "
+                   f"{drawn['mean_of_k']['mse']:.2f}; diversity {drawn['diversity']['mse_between_samples']:.2f}")
     if "note" in result["perceptual"]:
         typer.echo(f"odevideo: {result['perceptual']['note']}", err=True)
     typer.echo(f"wrote {out}")

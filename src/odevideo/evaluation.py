@@ -35,7 +35,7 @@ def baseline(name: str, context: torch.Tensor, n_future: int) -> torch.Tensor:
 def evaluate(model: VideoModel, sequences: np.ndarray | torch.Tensor, *, n_context: int = STANDARD.n_context,
              n_future: int = STANDARD.n_frames - STANDARD.n_context, times: torch.Tensor | None = None,
              batch_size: int = 64, progress: bool = False, perceptual: bool | None = None,
-             fvd: bool = False) -> dict[str, object]:
+             fvd: bool = False, samples: int = 1, generator: torch.Generator | None = None) -> dict[str, object]:
     """Score ``model`` and the baselines on the futures of ``sequences``.
 
     Args:
@@ -50,6 +50,10 @@ def evaluate(model: VideoModel, sequences: np.ndarray | torch.Tensor, *, n_conte
             installed (``pip install 'odevideo[metrics]'``).
         fvd: also score FVD (:mod:`odevideo.perceptual.fvd`) of the model and the baselines against the truth,
             on the context frames followed by the ``n_future`` predicted ones, over all ``N`` sequences.
+        samples: with K > 1 (variational models), also draw K futures per sequence
+            (:func:`~odevideo.inference.sample_futures`, reproducible with ``generator``) and report, per metric,
+            the best of K (the closest sample of each sequence, as SVG and SAVP do), the mean over the samples,
+            and their diversity, under ``samples``.
 
     Returns:
         A JSON-ready dict: the model's metrics at the top level (``mse``, ``mse_per_pixel``, ``mae``, ``psnr``,
@@ -76,6 +80,11 @@ def evaluate(model: VideoModel, sequences: np.ndarray | torch.Tensor, *, n_conte
     per_frame: dict[str, dict[str, list[torch.Tensor]]] = {k: {m: [] for m in names} for k in ("model", *BASELINES)}
     nfe = []
     seconds = {"generate": 0.0, "metrics": 0.0}
+    if samples > 1:
+        from odevideo.inference import require_stochastic, sample_futures
+
+        require_stochastic(model)
+        sampled: dict[str, list[torch.Tensor]] = {"best": [], "mean": [], "diversity": []}
     if fvd:
         from odevideo.perceptual import fvd as perceptual_fvd
 
@@ -103,6 +112,10 @@ def evaluate(model: VideoModel, sequences: np.ndarray | torch.Tensor, *, n_conte
                     per_frame[key][name].append(values.cpu())
                 if perceptual:
                     per_frame[key]["lpips"].append(perceptual_lpips.lpips(preds[key], target).cpu())
+            if samples > 1:
+                draws = sample_futures(model, context, t_chunk[:, :n_context],
+                                       t_chunk[:, n_context:n_context + n_future], samples, generator=generator)
+                _score_samples(draws, target, names, sampled)
             if fvd:  # each video is the context followed by the future: the truth's, the model's, a baseline's
                 for key, future in {"truth": target, **preds}.items():
                     embeddings[key].append(perceptual_fvd.embed(torch.cat([context, future], 1)))
@@ -126,8 +139,45 @@ def evaluate(model: VideoModel, sequences: np.ndarray | torch.Tensor, *, n_conte
         result["conventions"]["fvd"] = perceptual_fvd.CONVENTION
     result["perceptual"] = {"lpips": bool(perceptual),
                             **({} if perceptual else {"note": "LPIPS not scored: pip install 'odevideo[metrics]'"})}
+    if samples > 1:
+        result["samples"] = _summarize_samples(sampled, names, samples)
     result["seconds"] = {k: round(v, 3) for k, v in seconds.items()}
     return result
+
+
+LOWER_IS_BETTER = ("mse", "mse_per_pixel", "mae", "lpips")
+
+
+def _score_samples(draws: torch.Tensor, target: torch.Tensor, names: tuple[str, ...],
+                   out: dict[str, list]) -> None:
+    """Per-frame metrics of K samples (B, K, T, C, H, W): for each metric the best sample of each sequence (by
+    its mean over frames), the mean over samples, and the mean squared difference between pairs of samples."""
+    b, k = draws.shape[:2]
+    flat = draws.flatten(0, 1)
+    per = metrics.score({"s": flat}, target.repeat_interleave(k, 0))["s"]  # {name: (B*K, T)}
+    if "lpips" in names:
+        per["lpips"] = perceptual_lpips.lpips(flat, target.repeat_interleave(k, 0))
+    best, mean = {}, {}
+    for name in names:
+        values = per[name].view(b, k, -1).cpu()  # (B, K, T)
+        pick = values.mean(-1).argmin(1) if name in LOWER_IS_BETTER else values.mean(-1).argmax(1)
+        best[name] = values[torch.arange(b), pick]  # (B, T)
+        mean[name] = values.mean(1)
+    out["best"].append(best)
+    out["mean"].append(mean)
+    pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
+    spread = torch.stack([(draws[:, i] - draws[:, j]).pow(2).flatten(2).sum(-1) for i, j in pairs]).mean(0)
+    out["diversity"].append(spread.cpu())  # (B, T): per-frame sum over pixels, averaged over pairs
+
+
+def _summarize_samples(sampled: dict[str, list], names: tuple[str, ...], k: int) -> dict[str, object]:
+    best = metrics.summarize({n: [c[n] for c in sampled["best"]] for n in names})
+    mean = metrics.summarize({n: [c[n] for c in sampled["mean"]] for n in names})
+    diversity = metrics.summarize({"mse_between_samples": sampled["diversity"]})
+    return {"k": k, "best_of_k": best, "mean_of_k": mean, "diversity": diversity,
+            "protocol": f"{k} samples per sequence; best_of_k: per metric and sequence, the sample with the best "
+                        "mean over frames (SVG/SAVP); mean_of_k: the mean over samples; diversity: per-frame sum "
+                        "over pixels of the squared difference between two samples, averaged over pairs"}
 
 
 def _sync(device: torch.device) -> None:

@@ -140,3 +140,33 @@ def generate(model: VideoModel, frames: torch.Tensor, t_context: Sequence[float]
     model.eval()
     device = next(model.parameters()).device
     return model(as_float_frames(frames.to(device)), as_times(t_context).to(device), as_times(t_query).to(device))
+
+
+def require_stochastic(model: VideoModel) -> None:
+    """``ConfigError`` unless ``model`` draws its futures from a distribution (a variational model)."""
+    if not getattr(model, "stochastic", False):
+        raise ConfigError("this model is deterministic (one future per context): samples need a variational "
+                          "model (model.kind=latent_ode or latent_rnn with model.variational=true)")
+
+
+@torch.no_grad()
+def sample_futures(model: VideoModel, frames: torch.Tensor, t_context: Sequence[float] | torch.Tensor,
+                   t_query: Sequence[float] | torch.Tensor, samples: int, *,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """``samples`` draws of the frames at ``t_query``, (B, K, Tq, C, H, W), from a variational model: each
+    draws its own z0 from q(z0 | context). Pass a seeded ``generator`` (on the model's device) to reproduce them.
+
+    Raises:
+        ConfigError: the model is deterministic (it has one future per context), or ``samples`` < 1.
+    """
+    if samples < 1:
+        raise ConfigError(f"samples must be >= 1, got {samples}")
+    require_stochastic(model)
+    model.eval()
+    device = next(model.parameters()).device
+    frames = as_float_frames(frames.to(device))
+    b, k = frames.shape[0], samples
+    t_context, t_query = as_times(t_context).to(device), as_times(t_query).to(device)
+    repeat = (lambda t: t.repeat_interleave(k, 0) if t.ndim == 2 else t)  # noqa: E731
+    out = model(frames.repeat_interleave(k, 0), repeat(t_context), repeat(t_query), generator=generator, sample=True)
+    return out.frames.view(b, k, *out.frames.shape[1:])

@@ -10,7 +10,7 @@ import torch
 
 from odevideo.data.videos import ARRAY_SUFFIXES, read_array, read_clip, read_frames
 from odevideo.errors import DataError
-from odevideo.inference import generate
+from odevideo.inference import generate, sample_futures
 from odevideo.models import VideoModel
 from odevideo.visualize import write_frames
 
@@ -82,7 +82,7 @@ def read_context(path: str | Path, channels: int, size: int,
 def predict_file(model: VideoModel, input_path: str | Path, out_path: str | Path, *, n_context: int | None = None,
                  n_future: int | None = None, horizon: float | None = None, times: Sequence[float] | None = None,
                  fps_factor: int = 1, include_context: bool = False, context_times: Sequence[float] | None = None,
-                 fps: float = 4.0) -> Path:
+                 fps: float = 4.0, samples: int = 1, generator: torch.Generator | None = None) -> Path | list[Path]:
     """Condition on the first ``n_context`` frames of ``input_path`` and write the generated frames.
 
     Args:
@@ -96,6 +96,8 @@ def predict_file(model: VideoModel, input_path: str | Path, out_path: str | Path
         context_times: times of the context frames, for irregularly sampled inputs; default: the times the
             file recorded (presentation times of a video, GIF durations, an .npz's ``times``; else 0, 1, ...).
         fps: frame rate of a video output (with ``fps_factor`` K, the input's rate times K plays in real time).
+        samples: with K > 1, draw K futures from a variational model (reproducible with ``generator``) and write
+            each to ``OUT_s0``, ``OUT_s1``, ... beside ``out_path``; the list of paths is returned.
     """
     out_suffix = Path(out_path).suffix.lower()
     if out_suffix not in (".npy", ".gif", ".mp4"):
@@ -111,5 +113,10 @@ def predict_file(model: VideoModel, input_path: str | Path, out_path: str | Path
     t_context = recorded[:n_context] if context_times is None else resolve_context_times(n_context, context_times)
     t_query = query_times(t_context, n_future=n_future, horizon=horizon, times=times, fps_factor=fps_factor,
                           include_context=include_context)
+    if samples > 1:
+        draws = sample_futures(model, frames[None, :n_context], t_context, t_query, samples, generator=generator)[0]
+        out_path = Path(out_path)
+        return [write_frames(out_path.with_name(f"{out_path.stem}_s{i}{out_path.suffix}"), draw.cpu(), fps=fps)
+                for i, draw in enumerate(draws)]
     out = generate(model, frames[None, :n_context], t_context, t_query)
     return write_frames(out_path, out.frames[0].cpu(), fps=fps)

@@ -22,13 +22,14 @@ def to_uint8_rgb(frames: torch.Tensor) -> np.ndarray:
     return np.repeat(x, 3, axis=-1) if x.shape[-1] == 1 else x[..., :3]
 
 
-def comparison_grid(truth: list[torch.Tensor], generated: list[torch.Tensor], n_context: int,
+def comparison_grid(truth: list[torch.Tensor], generated: list[torch.Tensor | list[torch.Tensor]], n_context: int,
                     path: str | Path, *, gap: int = 2) -> Path:
-    """A PNG with two rows per sequence: ground truth above, generated below; a red bar marks where the
-    context ends and extrapolation begins. Each sequence is (T, C, H, W), truth and generated aligned in time."""
+    """A PNG with the ground truth of each sequence above what was generated: one row, or one row per sample
+    when an entry of ``generated`` is a list of samples; a red bar marks where the context ends and
+    extrapolation begins. Each sequence is (T, C, H, W), truth and generated aligned in time."""
     rows = []
     for real, fake in zip(truth, generated, strict=False):
-        for seq in (real, fake):
+        for seq in (real, *(fake if isinstance(fake, list | tuple) else [fake])):
             frames = to_uint8_rgb(seq)  # (T, H, W, 3)
             t, h, w, _ = frames.shape
             row = np.full((h, t * (w + gap) + gap, 3), 255, np.uint8)

@@ -198,8 +198,13 @@ class LatentODE(nn.Module):
         return frames[rows, index], t_query - t_context[rows, index]
 
     # ---------------------------------------------------------------- forward
+    @property
+    def stochastic(self) -> bool:
+        """Whether z0 is a distribution to sample from (``model.variational``)."""
+        return self.config.variational
+
     def forward(self, frames: torch.Tensor, t_context: torch.Tensor, t_query: torch.Tensor, *,
-                generator: torch.Generator | None = None) -> Generation:
+                generator: torch.Generator | None = None, sample: bool = False) -> Generation:
         """Generate frames at ``t_query`` from context ``frames`` observed at ``t_context``.
 
         Args:
@@ -208,7 +213,9 @@ class LatentODE(nn.Module):
                 increasing, at any spacing.
             t_query: times to generate, (Tq,) or (B, Tq), strictly increasing, each >= its sample's first
                 context time; real numbers, so times between, at or beyond the context frames are all fine.
-            generator: RNG for sampling z0 in variational models while training (the mean is used in eval).
+            generator: RNG for sampling z0 in variational models.
+            sample: draw z0 from its distribution in eval mode too (variational models; while training it is
+                always drawn); otherwise eval mode uses its mean.
 
         Returns:
             Generation with logits (B, Tq, C, H, W).
@@ -217,7 +224,7 @@ class LatentODE(nn.Module):
         t_context, t_query = t_context.to(frames), t_query.to(frames)
         mean, logvar = self.encode(frames, t_context)
         z0 = mean
-        if logvar is not None and self.training:
+        if logvar is not None and (self.training or sample):
             eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
             z0 = mean + torch.exp(0.5 * logvar) * eps
         z_traj, nfe = self.trajectory(z0, t_context[:, 0], t_query)
