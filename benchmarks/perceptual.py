@@ -1,0 +1,89 @@
+"""FVD and LPIPS of trained models and the baselines on one Moving MNIST test set.
+
+    python benchmarks/perceptual.py --digits 2 --n 256 --mnist-dir ../shared/data/mnist \
+        --model objects=RUN_DIR --model latent_ode=RUN_DIR ...
+
+The test set is the first ``--n`` generated test sequences (seed 0, 20 frames). For each model and for the
+copy-last and zeros baselines: LPIPS per predicted frame (10 -> 10), averaged, and FVD between the true videos
+and the generated ones, each video the 10 context frames followed by the 10 predicted ones (20 frames), over
+``--n`` videos (odevideo.perceptual; protocols in the rows). The truth is embedded once for all. Needs the
+metrics extra. Appends rows to benchmarks/results/perceptual.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import time
+
+import torch
+from common import RESULTS, provenance
+
+from odevideo.data.clips import as_float_frames
+from odevideo.evaluation import BASELINES, baseline, load_test_sequences
+from odevideo.inference import generate, load_checkpoint
+from odevideo.perceptual import fvd as perceptual_fvd
+from odevideo.perceptual import lpips as perceptual_lpips
+
+
+def futures(name: str, model, context: torch.Tensor, batch: int = 32) -> torch.Tensor:  # noqa: ANN001
+    out = []
+    for i in range(0, len(context), batch):
+        chunk = context[i:i + batch]
+        if model is None:
+            out.append(baseline(name, chunk, 10))
+        else:
+            out.append(generate(model, chunk, torch.arange(10.0), torch.arange(10.0, 20.0)).frames.cpu())
+    return torch.cat(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--digits", type=int, default=2)
+    parser.add_argument("--n", type=int, default=256)
+    parser.add_argument("--mnist-dir", default=None)
+    parser.add_argument("--model", action="append", default=[], help="NAME=checkpoint file or run directory")
+    parser.add_argument("--sitting", default=None)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    seqs = as_float_frames(torch.from_numpy(load_test_sequences(digits=args.digits, n=args.n, seed=0,
+                                                                mnist_dir=args.mnist_dir)))
+    context, truth = seqs[:, :10], seqs[:, 10:20]
+    start = time.perf_counter()
+    real = perceptual_fvd.embed(seqs[:, :20], progress=True)
+    print(f"truth embedded in {time.perf_counter() - start:.0f} s")
+    methods = {b: None for b in BASELINES}
+    for spec in args.model:
+        name, _, path = spec.partition("=")
+        methods[name] = load_checkpoint(path)
+    rows = []
+    for name, ckpt in methods.items():
+        start = time.perf_counter()
+        pred = futures(name, None if ckpt is None else ckpt.model, context)
+        lp = perceptual_lpips.lpips(pred, truth)
+        fake = perceptual_fvd.embed(torch.cat([context, pred], 1), progress=True)
+        score = perceptual_fvd.frechet_distance(real, fake)
+        row = {"method": name, "digits": args.digits, "fvd": score, "lpips": float(lp.mean()),
+               "lpips_per_step": [float(v) for v in lp.mean(0)],
+               "fvd_protocol": {"videos": args.n, "frames": 20, "frames_note": "10 context frames followed by 10 "
+                                "predicted", "conventions": perceptual_fvd.CONVENTION},
+               "lpips_convention": perceptual_lpips.CONVENTION,
+               "test_set": f"first {args.n} generated test sequences, seed 0, "
+                           f"{'full MNIST test digits' if args.mnist_dir else 'built-in digits'}",
+               "seconds": round(time.perf_counter() - start, 1), **provenance(),
+               "date": datetime.date.today().isoformat(), **({"sitting": args.sitting} if args.sitting else {})}
+        if ckpt is None:
+            row["config_note"] = "a baseline: no model, no config (src/odevideo/evaluation.py)"
+        else:
+            row.update(checkpoint=str(ckpt.path), train_steps=ckpt.step, config_resolved=ckpt.config.to_dict())
+        rows.append(row)
+        print(f"{name:28s} FVD {score:8.1f}  LPIPS {row['lpips']:.4f}  ({row['seconds']} s)")
+    path = RESULTS / "perceptual.json"
+    old = json.loads(path.read_text()) if path.is_file() else []
+    path.write_text(json.dumps(old + rows, indent=2) + "\n")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
