@@ -143,6 +143,11 @@ def fit(frames: np.ndarray, size: int) -> np.ndarray:
     return x.round_().clamp_(0, 255).to(torch.uint8).numpy()
 
 
+def _undecodable(path: Path, exc: Exception) -> DataError:
+    first_line = str(exc).splitlines()[0] if str(exc) else ""
+    return DataError(f"cannot decode {path}: {type(exc).__name__}: {first_line}")
+
+
 def _check_size(nbytes: int, path: Path) -> None:
     if nbytes > MAX_BYTES:
         raise DataError(f"{path}: {nbytes / 1024**3:.1f} GiB of frames is more than the {MAX_BYTES / 1024**3:.0f} GiB "
@@ -188,8 +193,7 @@ def _read_video(path: Path, prepare: Callable[[np.ndarray], np.ndarray],
     except DataError:
         raise
     except Exception as exc:  # PyAV raises many types for broken files
-        first_line = str(exc).splitlines()[0] if str(exc) else ""
-        raise DataError(f"cannot decode {path}: {type(exc).__name__}: {first_line}") from None
+        raise _undecodable(path, exc) from None
     if not seconds:
         raise DataError(f"{path} holds no frames")
     t = np.asarray(seconds, np.float64)
@@ -221,8 +225,7 @@ def _read_gif(path: Path, prepare: Callable[[np.ndarray], np.ndarray],
     except DataError:
         raise
     except Exception as exc:  # Pillow raises many types for broken files
-        first_line = str(exc).splitlines()[0] if str(exc) else ""
-        raise DataError(f"cannot decode {path}: {type(exc).__name__}: {first_line}") from None
+        raise _undecodable(path, exc) from None
     if not out:
         raise DataError(f"{path} holds no frames")
     d = np.asarray(durations)
