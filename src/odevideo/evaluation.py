@@ -215,7 +215,7 @@ def test_split(data: DataConfig, *, n: int = 1000, seed: int | None = None, n_fr
                             "file was seen in training; drop --seed")
         changes["seed"] = seed
     data = dataclasses.replace(data, **changes)
-    source = data.open("test", progress=progress) if data.kind == "folder" else data.open("test")
+    source = data.open("test", progress=progress)
     count = n if source.count is None else min(n, source.count)
     return source.batch(np.arange(count), as_float=False)
 

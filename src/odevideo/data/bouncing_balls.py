@@ -62,8 +62,8 @@ class BouncingBallsConfig(ClipsConfig):
     def channels(self) -> int:
         return 3 if self.colour else 1
 
-    def open(self, split: str) -> BouncingBalls:
-        """The generator of one split."""
+    def open(self, split: str, progress: bool = False) -> BouncingBalls:
+        """The generator of one split (rendered on demand: nothing to show progress for)."""
         return BouncingBalls(split, balls=self.balls, radius=self.radius, speed=self.speed, size=self.size,
                              n_frames=self.n_frames, colour=self.colour, seed=self.seed)
 

@@ -75,7 +75,9 @@ class ClipsConfig:
 
 
 class Source(Protocol):
-    """One split of a dataset: batches by index (see the module docstring)."""
+    """One split of a dataset: batches by index (see the module docstring). Every dataset config opens one with
+    ``config.open(split, progress=False)``; ``progress`` shows the work of opening where there is any (a folder
+    decoding its files into the cache)."""
 
     n_frames: int
     channels: int

@@ -61,8 +61,8 @@ class MovingMNISTConfig(ClipsConfig):
         if self.digit_size > self.size:
             raise ConfigError(f"digit_size {self.digit_size} is larger than the canvas {self.size}")
 
-    def open(self, split: Split) -> MovingMNIST:
-        """The generator of one split."""
+    def open(self, split: Split, progress: bool = False) -> MovingMNIST:
+        """The generator of one split (rendered on demand: nothing to show progress for)."""
         return MovingMNIST(split, digits=self.digits, size=self.size, digit_size=self.digit_size,
                            n_frames=self.n_frames, seed=self.seed, mnist_dir=self.mnist_dir)
 

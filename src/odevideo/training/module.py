@@ -197,9 +197,7 @@ class ClipData(L.LightningDataModule):
         self.data, self.num_workers, self.progress = data, num_workers, progress
 
     def _open(self, split: str):  # noqa: ANN202 (a source of the dataset's kind)
-        if self.data.kind == "folder":
-            return self.data.open(split, progress=self.progress)
-        return self.data.open(split)
+        return self.data.open(split, progress=self.progress)
 
     def prepare_data(self) -> None:
         if self.data.kind == "folder":
