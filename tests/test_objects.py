@@ -149,3 +149,54 @@ def test_sprites_pool_the_windows_of_the_context(tiny_config, pool):
     windows = torch.stack([crop(frames[:, i], centres[:, i, :1], 16)[:, 0] for i in range(3)], dim=1)  # (1, 3, 1, S, S)
     want = windows.mean(1) if pool == "mean" else windows.amin(1)
     torch.testing.assert_close(model.sprites(frames, centres)[:, 0], want)
+
+
+def _two_halves(n: int, first: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One object's detections over 10 frames: the first ``first`` on line A (row 0.23), the rest on line B
+    (row 0.71), both moving slowly to the right; (n, 10, 1, 2) and the times (n, 10). The rows are chosen so
+    that no line through one detection of each, folded at the walls, passes within 0.01 of a third."""
+    t = torch.arange(10.0, dtype=torch.float64)[None].expand(n, -1)
+    row = torch.where(torch.arange(10) < first, 0.23, 0.71).to(torch.float64)
+    pos = torch.stack([row, 0.3 + 0.01 * torch.arange(10.0, dtype=torch.float64)], dim=-1)
+    return pos[None, :, None].expand(n, -1, -1, -1).clone(), t
+
+
+def test_drawn_tracks_split_evenly_between_equally_good_explanations():
+    pos, t = _two_halves(2000, first=5)  # each line explains 5 of the 10 detections
+    best = fit_tracks(pos, t, tolerance=0.01)
+    assert torch.allclose(best[:, 0, 0], best[0, 0, 0])  # the best line: the same choice every time
+    g = torch.Generator().manual_seed(0)
+    drawn = fit_tracks(pos, t, tolerance=0.01, temperature=1.0, generator=g)
+    on_a = (drawn[:, 0, 0] - 0.23).abs() < 1e-6
+    on_b = (drawn[:, 0, 0] - 0.71).abs() < 1e-6
+    # a line through one detection of each leaves 3 more unexplained: 6 such pairs of weight e^-3 against 18
+    assert 0.95 < (on_a | on_b).double().mean() < 0.995
+    assert 0.45 < on_a.sum() / (on_a | on_b).sum() < 0.55  # the two lines are drawn equally often
+    again = fit_tracks(pos, t, tolerance=0.01, temperature=1.0, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(again, drawn)  # a seed reproduces the draws
+
+
+def test_at_a_low_temperature_draws_keep_to_the_clearly_better_explanation():
+    pos, t = _two_halves(500, first=7)  # line A explains 7 detections, line B 3
+    drawn = fit_tracks(pos, t, tolerance=0.01, temperature=0.25, generator=torch.Generator().manual_seed(0))
+    assert bool(((drawn[:, 0, 0] - 0.23).abs() < 1e-6).all())
+    warm = fit_tracks(pos, t, tolerance=0.01, temperature=4.0, generator=torch.Generator().manual_seed(0))
+    assert ((warm[:, 0, 0] - 0.71).abs() < 1e-6).any()  # a high temperature draws the worse one too
+
+
+def test_an_object_model_draws_its_futures_from_the_tracks_and_is_deterministic_at_temperature_zero(tiny_config):
+    from odevideo.errors import ConfigError
+    from odevideo.inference import generate, require_stochastic, sample_futures
+
+    gen = MovingMNIST("test", digits=2, size=32, digit_size=14, n_frames=10)
+    frames = as_float_frames(torch.from_numpy(gen.render_uint8(range(4))[:, :, None]))
+    t_ctx, t_q = torch.arange(6.0), torch.arange(6.0, 10.0)
+    model = build_model(tiny_config("objects", slots=2, refine_steps=0, track_temperature=4.0)).eval()
+    draws = sample_futures(model, frames[:, :6], t_ctx, t_q, 3, generator=torch.Generator().manual_seed(1))
+    assert draws.shape == (4, 3, 4, 1, 32, 32)
+    again = sample_futures(model, frames[:, :6], t_ctx, t_q, 3, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(draws, again)
+    torch.testing.assert_close(generate(model, frames[:, :6], t_ctx, t_q).frames,
+                               generate(model, frames[:, :6], t_ctx, t_q).frames)  # plain generation: best tracks
+    with pytest.raises(ConfigError, match="deterministic"):
+        require_stochastic(build_model(tiny_config("objects", track_temperature=0.0)))

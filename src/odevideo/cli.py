@@ -116,7 +116,7 @@ def predict_cmd(
     context_times: Annotated[str | None, typer.Option(help="Times of the context frames if not 0,1,2,... "
                                                             "(irregular inputs).")] = None,
     fps: Annotated[float, typer.Option(help="Frame rate of a video output.")] = 4.0,
-    samples: Annotated[int, typer.Option(help="Draw K futures (variational models): OUT_s0, OUT_s1, ...")] = 1,
+    samples: Annotated[int, typer.Option(help="Draw K futures (stochastic models): OUT_s0, OUT_s1, ...")] = 1,
     sample_seed: Annotated[int, typer.Option(help="Seed of the samples' randomness.")] = 0,
     device: Device = "auto",
     quiet: Quiet = False,
@@ -157,7 +157,7 @@ def evaluate_cmd(
     batch_size: Annotated[int, typer.Option(help="Sequences per forward pass.")] = 64,
     fvd: Annotated[bool, typer.Option(help="Also score FVD (I3D features of every video at 224x224: minutes "
                                            "on a CPU; needs odevideo[metrics]).")] = False,
-    samples: Annotated[int, typer.Option(help="Also draw K futures per sequence (variational models) and report "
+    samples: Annotated[int, typer.Option(help="Also draw K futures per sequence (stochastic models) and report "
                                               "best of K, mean of K and their diversity.")] = 1,
     sample_seed: Annotated[int, typer.Option(help="Seed of the samples' randomness.")] = 0,
     device: Device = "auto",

@@ -50,7 +50,7 @@ def evaluate(model: VideoModel, sequences: np.ndarray | torch.Tensor, *, n_conte
             installed (``pip install 'odevideo[metrics]'``).
         fvd: also score FVD (:mod:`odevideo.perceptual.fvd`) of the model and the baselines against the truth,
             on the context frames followed by the ``n_future`` predicted ones, over all ``N`` sequences.
-        samples: with K > 1 (variational models), also draw K futures per sequence
+        samples: with K > 1 (stochastic models), also draw K futures per sequence
             (:func:`~odevideo.inference.sample_futures`, reproducible with ``generator``) and report, per metric,
             the best of K (the closest sample of each sequence, as SVG and SAVP do), the mean over the samples,
             and their diversity, under ``samples``.

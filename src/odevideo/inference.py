@@ -143,18 +143,20 @@ def generate(model: VideoModel, frames: torch.Tensor, t_context: Sequence[float]
 
 
 def require_stochastic(model: VideoModel) -> None:
-    """``ConfigError`` unless ``model`` draws its futures from a distribution (a variational model)."""
+    """``ConfigError`` unless ``model`` draws its futures from a distribution (its ``stochastic`` property)."""
     if not getattr(model, "stochastic", False):
-        raise ConfigError("this model is deterministic (one future per context): samples need a variational "
-                          "model (model.kind=latent_ode or latent_rnn with model.variational=true)")
+        raise ConfigError("this model is deterministic (one future per context): samples need a stochastic "
+                          "model (model.kind=latent_ode or latent_rnn with model.variational=true, or "
+                          "model.kind=objects with model.track_temperature > 0)")
 
 
 @torch.no_grad()
 def sample_futures(model: VideoModel, frames: torch.Tensor, t_context: Sequence[float] | torch.Tensor,
                    t_query: Sequence[float] | torch.Tensor, samples: int, *,
                    generator: torch.Generator | None = None) -> torch.Tensor:
-    """``samples`` draws of the frames at ``t_query``, (B, K, Tq, C, H, W), from a variational model: each
-    draws its own z0 from q(z0 | context). Pass a seeded ``generator`` (on the model's device) to reproduce them.
+    """``samples`` draws of the frames at ``t_query``, (B, K, Tq, C, H, W), from a stochastic model: each
+    draws its own z0 (from q(z0 | context) in a variational model, a set of tracks in an object model). Pass a
+    seeded ``generator`` (on the model's device) to reproduce them.
 
     Raises:
         ConfigError: the model is deterministic (it has one future per context), or ``samples`` < 1.

@@ -96,7 +96,7 @@ def predict_file(model: VideoModel, input_path: str | Path, out_path: str | Path
         context_times: times of the context frames, for irregularly sampled inputs; default: the times the
             file recorded (presentation times of a video, GIF durations, an .npz's ``times``; else 0, 1, ...).
         fps: frame rate of a video output (with ``fps_factor`` K, the input's rate times K plays in real time).
-        samples: with K > 1, draw K futures from a variational model (reproducible with ``generator``) and write
+        samples: with K > 1, draw K futures from a stochastic model (reproducible with ``generator``) and write
             each to ``OUT_s0``, ``OUT_s1``, ... beside ``out_path``; the list of paths is returned.
     """
     out_suffix = Path(out_path).suffix.lower()

@@ -56,6 +56,10 @@ class ObjectsConfig:
         sprite_pool: how the windows cut from the context frames become one sprite: their ``mean``, or their
             pixel-wise ``min`` (another object passing by only ever adds intensity under a max composition,
             so the minimum removes it; it needs well-placed windows).
+        track_temperature: how widely samples (``generate(..., sample=True)``, ``--samples K``) spread over
+            the sets of tracks that explain the context, in detections left unexplained (see
+            :func:`fit_tracks`); 0 makes the model deterministic. Training and plain generation always take the
+            best tracks.
     """
 
     kind: Literal["objects"] = "objects"
@@ -65,12 +69,15 @@ class ObjectsConfig:
     hidden: int = 64
     refine_steps: int = 40
     sprite_pool: Literal["mean", "min"] = "mean"
+    track_temperature: float = 1.0
 
     def __post_init__(self) -> None:
         check_choices(self, "model")
         check_positive(self, "model", "slots", "box", "sprite", "hidden")
         if self.refine_steps < 0:
             raise ConfigError(f"model.refine_steps must be >= 0, got {self.refine_steps}")
+        if not self.track_temperature >= 0:
+            raise ConfigError(f"model.track_temperature must be >= 0, got {self.track_temperature}")
         if self.sprite < self.box:
             raise ConfigError(f"model.sprite ({self.sprite}) must be at least model.box ({self.box})")
 
@@ -171,7 +178,8 @@ def _unfold_near(pos: torch.Tensor, line: torch.Tensor) -> torch.Tensor:
     return torch.where((up - line).abs() <= (down - line).abs(), up, down)
 
 
-def fit_tracks(pos: torch.Tensor, t: torch.Tensor, tolerance: float) -> torch.Tensor:
+def fit_tracks(pos: torch.Tensor, t: torch.Tensor, tolerance: float, *, temperature: float = 0.0,
+               generator: torch.Generator | None = None) -> torch.Tensor:
     """The K folded straight lines that best explain K unordered detections per frame.
 
     Hypotheses: a line through a detection in frame a and one in frame a + s (s = 1, 2, 3), for every pair.
@@ -182,10 +190,17 @@ def fit_tracks(pos: torch.Tensor, t: torch.Tensor, tolerance: float) -> torch.Te
     capped at tolerance squared). No track is ever followed frame to frame, so no identity can swap where two
     objects cross, and a detection merged from two overlapping objects is one outlier among many frames.
 
+    With a ``temperature`` T > 0 each line is drawn instead of chosen: hypothesis h with probability
+    proportional to exp(-cost(h) / (T tolerance^2)), a cost counted in detections left unexplained. Where two
+    objects overlap through much of the context several sets of lines explain the detections almost equally
+    well, and draws spread over them.
+
     Args:
         pos: detections, (B, M, K, 2), in units of the free range (0 and 1 at the walls), in any order.
         t: their times, (B, M).
         tolerance: inlier distance, in the same units.
+        temperature: 0 chooses the best line each time; T > 0 draws lines as above.
+        generator: RNG of the draws.
 
     Returns:
         z0 = (position, velocity) of K objects at t[:, 0], (B, K, 4), in unfolded units.
@@ -226,7 +241,12 @@ def fit_tracks(pos: torch.Tensor, t: torch.Tensor, tolerance: float) -> torch.Te
     left = torch.full((b, m, k), tolerance**2, device=pos.device, dtype=pos.dtype)
     chosen = []
     for _ in range(k):
-        best = torch.minimum(left[:, None], cost).sum((2, 3)).argmin(1)  # (B,)
+        total = torch.minimum(left[:, None], cost).sum((2, 3))  # (B, H)
+        if temperature > 0:
+            weights = torch.softmax(-total / (temperature * tolerance**2), dim=1)
+            best = torch.multinomial(weights, 1, generator=generator)[:, 0]
+        else:
+            best = total.argmin(1)  # (B,)
         chosen.append(best)
         left = torch.minimum(left, cost[torch.arange(b, device=pos.device), best])
     index = torch.stack(chosen, dim=1)[..., None].expand(-1, -1, 2)  # (B, K, 2)
@@ -289,18 +309,22 @@ class ObjectODE(nn.Module):
         return self.to_pixels(fold(z0[:, None, :, :2] + z0[:, None, :, 2:] * rel))
 
     # ---------------------------------------------------------------- encoder
-    def encode(self, frames: torch.Tensor, t_context: torch.Tensor) -> torch.Tensor:
+    def encode(self, frames: torch.Tensor, t_context: torch.Tensor, *, sample: bool = False,
+               generator: torch.Generator | None = None) -> torch.Tensor:
         """z0 (B, K, 4): each object's position and velocity at t_context[:, 0], in unfolded units.
 
         Detect K objects in every context frame (:func:`detect`), fit K folded straight lines to the
-        detections (:func:`fit_tracks`), then refine each line so that the windows cut along it agree across
-        the context frames (:meth:`refine`). Nothing here is learned, and nothing is differentiated through.
+        detections (:func:`fit_tracks`; with ``sample``, drawn at ``track_temperature``), then refine each line
+        so that the windows cut along it agree across the context frames (:meth:`refine`). Nothing here is
+        learned, and nothing is differentiated through.
         """
         b, m = frames.shape[:2]
         with torch.no_grad():
             found = detect(frames.flatten(0, 1), self.config.slots, self.config.box).unflatten(0, (b, m))
             tolerance = TRACK_TOLERANCE / (self.size - self.config.box)
-            z0 = fit_tracks(self.from_pixels(found), t_context, tolerance)
+            temperature = self.config.track_temperature if sample else 0.0
+            z0 = fit_tracks(self.from_pixels(found), t_context, tolerance, temperature=temperature,
+                            generator=generator)
         return self.refine(frames, z0, t_context)
 
     def refine(self, frames: torch.Tensor, z0: torch.Tensor, t_context: torch.Tensor) -> torch.Tensor:
@@ -352,18 +376,24 @@ class ObjectODE(nn.Module):
         return render(sprites, centres, self.size)
 
     # ---------------------------------------------------------------- forward
+    @property
+    def stochastic(self) -> bool:
+        """Whether samples draw the tracks (``model.track_temperature`` > 0)."""
+        return self.config.track_temperature > 0
+
     def forward(self, frames: torch.Tensor, t_context: torch.Tensor, t_query: torch.Tensor, *,
-                generator: torch.Generator | None = None) -> Generation:
+                generator: torch.Generator | None = None, sample: bool = False) -> Generation:
         """Frames at ``t_query`` from context ``frames`` (B, M, C, H, W) observed at ``t_context``; the same
         contract as :meth:`odevideo.models.latent_ode.LatentODE.forward`. ``z_traj`` holds each object's
-        unfolded position and velocity, (B, Tq, K, 4)."""
+        unfolded position and velocity, (B, Tq, K, 4). With ``sample``, the tracks are drawn (see
+        :class:`ObjectsConfig`'s ``track_temperature``) with ``generator``; otherwise they are the best ones."""
         t_context, t_query = check_inputs(frames, t_context, t_query, channels=self.channels, size=self.size)
         t_context, t_query = t_context.float(), t_query.float()
         # All in float32, even under bf16 autocast: a bf16 position is off by up to 0.1 pixel, and the model is
         # small enough that its convolutions cost little.
         with torch.autocast(frames.device.type, enabled=False):
             frames = frames.float()
-            z0 = self.encode(frames, t_context)
+            z0 = self.encode(frames, t_context, sample=sample, generator=generator)
             sol = solve(self.field, z0, t_query, t0=t_context[:, 0], **vars(self.solver))
             frame = self.render(self.sprites(frames, self.line(z0, t_context)), self.centres(sol.z))
             logits = torch.logit(EPS + (1 - 2 * EPS) * frame)
