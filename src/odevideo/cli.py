@@ -106,7 +106,7 @@ def train_cmd(
 def predict_cmd(
     checkpoint: Checkpoint,
     input: Annotated[Path, typer.Option("--input", "-i", help=".npy (T,H,W)/(T,C,H,W), .gif or .mp4.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output .npy, .gif or .mp4.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output .npy, .gif, .mp4 or .webm.")],
     n_context: Annotated[int | None, typer.Option(help="Context frames (default: all).")] = None,
     n_future: Annotated[int | None, typer.Option(help="Frames to generate after the context (default: as many as "
                                                       "the model was trained to predict).")] = None,
@@ -246,6 +246,28 @@ def demo_cmd(
     b = result.baselines
     typer.echo(f"test MSE (per-frame sum, 10 -> 10): model {result.mse:.2f} | copy_last {b['copy_last']:.2f} | "
                f"zeros {b['zeros']:.2f}")
+
+
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback by default: only this machine).")]
+        = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 7860,
+    checkpoint: Annotated[list[Path] | None, typer.Option("--checkpoint", "-c", help="Also offer this checkpoint "
+                                                          "or run directory (repeatable).")] = None,
+    device: Device = "cpu",
+) -> None:
+    """A web page to continue a clip with a model at any frame rate: pick a model and a sample or upload a clip
+    (GIF, MP4, WebM, NPY), watch the result beside the truth, the error curve, the latent view and the frame at
+    any real time. Offline, no analytics. Needs pip install 'odevideo[web]'."""
+    try:
+        from odevideo.web.app import serve
+    except ImportError as exc:
+        raise OdevideoError(f"odevideo serve needs the web extra ({exc.name} is missing): "
+                            "pip install 'odevideo[web]'") from None
+    named = {Path(p).stem if Path(p).suffix else Path(p).name: p for p in checkpoint or []}
+    typer.echo(f"odevideo: serving on http://{host}:{port}/ (Ctrl-C stops)")
+    serve(host=host, port=port, checkpoints=named, device=device)
 
 
 @app.command("models")

@@ -90,7 +90,7 @@ def predict_file(model: VideoModel, input_path: str | Path, out_path: str | Path
         input_path: a video (mp4, webm, avi, mov, mkv, gif, ...), a folder of frames, or an array: ``.npy``
             (T, H, W) or (T, C, H, W), uint8 or float in [0, 1], ``.npz`` with ``frames`` and optional ``times``.
             Frames are brought to the model's size (shorter side resized, centre cropped).
-        out_path: ``.npy``, ``.gif`` or ``.mp4``, chosen by extension.
+        out_path: ``.npy``, ``.gif``, ``.mp4`` or ``.webm``, chosen by extension.
         n_context: context frames (default: all frames of the input).
         n_future, horizon, times, fps_factor, include_context: what to generate, see :func:`query_times`.
         context_times: times of the context frames, for irregularly sampled inputs; default: the times the
@@ -100,8 +100,8 @@ def predict_file(model: VideoModel, input_path: str | Path, out_path: str | Path
             each to ``OUT_s0``, ``OUT_s1``, ... beside ``out_path``; the list of paths is returned.
     """
     out_suffix = Path(out_path).suffix.lower()
-    if out_suffix not in (".npy", ".gif", ".mp4"):
-        raise DataError(f"unsupported output type {out_suffix!r} for {out_path}; use .npy, .gif or .mp4")
+    if out_suffix not in (".npy", ".gif", ".mp4", ".webm"):
+        raise DataError(f"unsupported output type {out_suffix!r} for {out_path}; use .npy, .gif, .mp4 or .webm")
     if not (math.isfinite(fps) and fps > 0):
         raise DataError(f"--fps must be > 0, got {fps}")
     if n_context is not None and n_context < 1:
