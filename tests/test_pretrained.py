@@ -84,3 +84,19 @@ def test_predict_with_a_shipped_model_at_four_times_the_frame_rate(tmp_path, run
     with av.open(str(tmp_path / "out.mp4")) as video:
         frames = [f.to_ndarray(format="gray") for f in video.decode(video=0)]
     assert len(frames) == 40 and frames[0].shape == (64, 64)  # 10 frames' time at 4x the rate
+
+
+def test_the_readmes_first_example_needs_no_file_and_no_training(tmp_path, run_cli):
+    out = tmp_path / "future.gif"
+    code, _, err = run_cli(["predict", "--checkpoint", "mmnist2", "--input", "digits2", "--n-context", "10",
+                            "--fps-factor", "4", "--out", str(out)])
+    assert code == 0, err
+    import imageio.v3 as iio
+
+    assert iio.imread(out).shape[:3] == (40, 64, 64)  # t = 9.25, 9.5, ..., 19
+
+
+def test_a_sample_clip_is_refused_by_a_wrong_name(run_cli, tmp_path):
+    code, _, err = run_cli(["predict", "--checkpoint", "mmnist2", "--input", "digits3", "--out",
+                            str(tmp_path / "x.gif")])
+    assert code != 0 and "digits3" in err

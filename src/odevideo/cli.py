@@ -105,7 +105,9 @@ def train_cmd(
 @app.command("predict")
 def predict_cmd(
     checkpoint: Checkpoint,
-    input: Annotated[Path, typer.Option("--input", "-i", help=".npy (T,H,W)/(T,C,H,W), .gif or .mp4.")],
+    input: Annotated[Path, typer.Option("--input", "-i", help="A clip: a video (mp4, webm, gif, ...), a folder of "
+                                        "frames, .npy/.npz, or a sample's name (digits1, digits2, balls, "
+                                        "balls_colour).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output .npy, .gif, .mp4 or .webm.")],
     n_context: Annotated[int | None, typer.Option(help="Context frames (default: all).")] = None,
     n_future: Annotated[int | None, typer.Option(help="Frames to generate after the context (default: as many as "

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import torch
 
-from odevideo.data.videos import ARRAY_SUFFIXES, read_array, read_clip, read_frames
+from odevideo.data.samples import SAMPLES, sample_clip
+from odevideo.data.videos import ARRAY_SUFFIXES, fit, read_array, read_clip, read_frames, to_channels
 from odevideo.errors import DataError
 from odevideo.inference import generate, sample_futures
 from odevideo.models import VideoModel
@@ -71,6 +72,12 @@ def read_context(path: str | Path, channels: int, size: int,
     Frames of another size are resized (shorter side) and centre-cropped to ``size``, as a folder dataset's
     are; an array already at the model's size keeps its values exactly (a float array its precision)."""
     path = Path(path)
+    if not path.exists() and str(path) in SAMPLES:  # a sample clip by name
+        frames = torch.from_numpy(to_channels(sample_clip(str(path)), channels))
+        if tuple(frames.shape[2:]) != (size, size):
+            frames = torch.from_numpy(fit(frames.numpy(), size))
+        frames = frames[:max_frames] if max_frames else frames
+        return frames.float().div_(255.0), torch.arange(len(frames), dtype=torch.float32)
     if path.suffix.lower() in ARRAY_SUFFIXES and path.is_file():
         frames = read_frames(path, channels=channels, max_frames=max_frames)
         if tuple(frames.shape[2:]) == (size, size):
@@ -88,7 +95,8 @@ def predict_file(model: VideoModel, input_path: str | Path, out_path: str | Path
     Args:
         model: a trained video model.
         input_path: a video (mp4, webm, avi, mov, mkv, gif, ...), a folder of frames, or an array: ``.npy``
-            (T, H, W) or (T, C, H, W), uint8 or float in [0, 1], ``.npz`` with ``frames`` and optional ``times``.
+            (T, H, W) or (T, C, H, W), uint8 or float in [0, 1], ``.npz`` with ``frames`` and optional ``times``;
+            or the name of a sample clip (:mod:`odevideo.data.samples`: ``digits1``, ``digits2``, ...).
             Frames are brought to the model's size (shorter side resized, centre cropped).
         out_path: ``.npy``, ``.gif``, ``.mp4`` or ``.webm``, chosen by extension.
         n_context: context frames (default: all frames of the input).

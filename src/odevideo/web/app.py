@@ -35,6 +35,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from odevideo import pretrained
+from odevideo.data.samples import SAMPLES
 from odevideo.errors import OdevideoError
 from odevideo.inference import Checkpoint, load_checkpoint
 from odevideo.web import service
@@ -134,7 +135,7 @@ def create_app(checkpoints: dict[str, str | Path] | None = None, limits: Limits 
 
     @app.get("/api/clips")
     def clips() -> dict[str, str]:
-        return service.builtin_clips()
+        return SAMPLES
 
     @app.get("/api/limits")
     def limits_() -> dict[str, int]:

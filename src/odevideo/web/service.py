@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from odevideo.data.samples import sample_clip
 from odevideo.data.videos import fit, read_clip, to_channels
 from odevideo.errors import DataError
 from odevideo.inference import Checkpoint, generate, sample_futures
@@ -42,28 +43,9 @@ class Clip:
     name: str
 
 
-def builtin_clips() -> dict[str, str]:
-    """The sample sequences the page offers, by name: what each is."""
-    return {"digits1": "1-digit Moving MNIST, test sequence 0 (built-in digits), 20 frames",
-            "digits2": "2-digit Moving MNIST, test sequence 0 (built-in digits), 20 frames",
-            "balls": "3 bouncing balls, grey 32x32, test sequence 0, 20 frames",
-            "balls_colour": "3 bouncing balls, colour 64x64, test sequence 0, 20 frames"}
-
-
 def builtin_clip(name: str) -> Clip:
-    """A sample sequence of :func:`builtin_clips`, rendered offline (built-in digits, simulated balls)."""
-    if name not in builtin_clips():
-        raise DataError(f"no built-in clip {name!r}; choose one of {', '.join(builtin_clips())}")
-    if name.startswith("digits"):
-        from odevideo.data.moving_mnist import MovingMNIST
-
-        frames = MovingMNIST("test", digits=int(name[-1])).render_uint8([0])[0][:, None]
-    else:
-        from odevideo.data.bouncing_balls import BouncingBallsConfig
-
-        colour = name == "balls_colour"
-        source = BouncingBallsConfig(colour=colour, size=64 if colour else 32, n_frames=20).open("test")
-        frames = source.batch(np.arange(1), as_float=False)["frames"][0].numpy()
+    """A sample clip (:mod:`odevideo.data.samples`), rendered offline."""
+    frames = sample_clip(name)
     return Clip(frames=frames, times=np.arange(len(frames), dtype=np.float64), name=name)
 
 
