@@ -102,7 +102,7 @@ BAD = {
     "truncated mp4": ("clip.mp4", _truncated_mp4, 400, "cannot decode"),
     "non-video": ("notes.txt", lambda p: b"not a video at all", 400, "not a clip"),
     "text named gif": ("fake.gif", lambda p: b"GIF89a but not really", 400, "cannot decode"),
-    "huge file": ("big.npy", lambda p: b"\x00" * 400_000, 413, "larger than"),
+    "huge file": ("big.npy", lambda p: b"\x00" * 400_000, 413, "larger than"),  # refused from its declared size
 }
 
 
@@ -129,6 +129,16 @@ def test_bad_uploads_get_a_message_and_the_server_carries_on(client, tmp_path, c
 def test_bad_requests_get_a_message(client, form, message):
     r = client.post("/api/predict", data=form)
     assert r.status_code == 400 and message in r.json()["error"]
+
+
+def test_an_upload_over_the_limit_is_refused_while_it_is_copied_too(tmp_path):
+    from odevideo.web.app import FORM_OVERHEAD
+
+    small = TestClient(create_app(limits=Limits(max_upload_bytes=200_000)))
+    content = b"\x00" * (200_000 + FORM_OVERHEAD // 2)  # over the limit, but within the form's allowance
+    r = small.post("/api/predict", data={"model": "mmnist2"}, files={"file": ("big.npy", content)})
+    assert r.status_code == 413 and "larger than the 0 MiB" not in r.json()["error"]
+    assert "larger than" in r.json()["error"]
 
 
 def test_a_result_that_is_gone_says_so(client):

@@ -43,6 +43,7 @@ from odevideo.web.service import Limits, Request
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_JOBS = 32
+FORM_OVERHEAD = 64 * 1024  # bytes of a multipart form beside the file itself
 UPLOAD_SUFFIXES = (".gif", ".mp4", ".webm", ".npy", ".npz", ".avi", ".mov", ".mkv", ".m4v")
 log = logging.getLogger("odevideo.web")
 
@@ -109,6 +110,15 @@ def create_app(checkpoints: dict[str, str | Path] | None = None, limits: Limits 
     app = FastAPI(title="odevideo", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.server = server
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.middleware("http")
+    async def refuse_large_bodies(request: HttpRequest, call_next):  # noqa: ANN001, ANN202
+        """An upload whose declared size is over the limit is refused before it is read at all."""
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > server.limits.max_upload_bytes + FORM_OVERHEAD:
+            return JSONResponse({"error": f"the upload is larger than the {_size(server.limits.max_upload_bytes)} an "
+                                          "upload may be; cut it shorter"}, status_code=413)
+        return await call_next(request)
 
     @app.exception_handler(OdevideoError)
     async def known(_: HttpRequest, exc: OdevideoError) -> JSONResponse:
@@ -186,6 +196,10 @@ def _times(text: str) -> list[float] | None:
         raise OdevideoError(f"times must be numbers separated by commas, e.g. 9.5,10,10.25; got {text!r}") from None
 
 
+def _size(n: int) -> str:
+    return f"{n / 2**20:.0f} MiB" if n >= 2**20 else f"{n / 1024:.0f} KiB"
+
+
 class TooLarge(OdevideoError):
     status = 413
 
@@ -206,8 +220,8 @@ def _read_input(file: UploadFile | None, clip: str, folder: Path, limits: Limits
         while chunk := file.file.read(1 << 20):
             size += len(chunk)
             if size > limits.max_upload_bytes:
-                raise TooLarge(f"{file.filename} is larger than the {limits.max_upload_bytes / 2**20:.0f} MiB an "
-                               "upload may be; cut it shorter")
+                raise TooLarge(f"{file.filename} is larger than the {_size(limits.max_upload_bytes)} an upload may "
+                               "be; cut it shorter")
             out.write(chunk)
     try:
         clip_read = service.read_upload(path, limits)
