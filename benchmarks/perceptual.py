@@ -1,9 +1,14 @@
-"""FVD and LPIPS of trained models and the baselines on one Moving MNIST test set.
+"""FVD and LPIPS of trained models and the baselines on one test set.
 
     python benchmarks/perceptual.py --digits 2 --n 256 --mnist-dir ../shared/data/mnist \
         --model objects=RUN_DIR --model latent_ode=RUN_DIR ...
+    python benchmarks/perceptual.py --config balls --n 256 --model latent_ode=RUN_DIR ...
+    python benchmarks/perceptual.py --config colour --set data.path=benchmarks/data/natural \
+        --set data.cache_dir=benchmarks/data/natural_cache --model latent_ode=RUN_DIR ...
 
-The test set is the first ``--n`` generated test sequences (seed 0, 20 frames). For each model and for the
+The test set is the first ``--n`` generated Moving MNIST test sequences (seed 0, 20 frames), or with
+``--config`` the test split of that config's dataset (``--set`` overrides; a folder gives all its test clips,
+at most ``--n``). For each model and for the
 copy-last and zeros baselines: LPIPS per predicted frame (10 -> 10), averaged, and FVD between the true videos
 and the generated ones, each video the 10 context frames followed by the 10 predicted ones (20 frames), over
 ``--n`` videos (odevideo.perceptual; protocols in the rows). The truth is embedded once for all. Needs the
@@ -20,35 +25,51 @@ import time
 import torch
 from common import RESULTS, provenance
 
+from odevideo.config import load_config
 from odevideo.data.clips import as_float_frames
-from odevideo.evaluation import BASELINES, baseline, load_test_sequences
+from odevideo.evaluation import BASELINES, baseline, load_test_sequences, test_split
 from odevideo.inference import generate, load_checkpoint
 from odevideo.perceptual import fvd as perceptual_fvd
 from odevideo.perceptual import lpips as perceptual_lpips
 
 
-def futures(name: str, model, context: torch.Tensor, batch: int = 32) -> torch.Tensor:  # noqa: ANN001
+def futures(name: str, model, context: torch.Tensor, times: torch.Tensor, batch: int = 32) -> torch.Tensor:  # noqa: ANN001
+    """The 10 frames after each context (N, 10, C, H, W): a baseline's, or a model's at the recorded times."""
     out = []
     for i in range(0, len(context), batch):
         chunk = context[i:i + batch]
         if model is None:
             out.append(baseline(name, chunk, 10))
         else:
-            out.append(generate(model, chunk, torch.arange(10.0), torch.arange(10.0, 20.0)).frames.cpu())
+            t = times[i:i + batch]
+            out.append(generate(model, chunk, t[:, :10], t[:, 10:20]).frames.cpu())
     return torch.cat(out)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--digits", type=int, default=2)
+    parser.add_argument("--config", default=None, help="score on this config's test split instead")
+    parser.add_argument("--set", action="append", default=[], help="config override section.key=value")
     parser.add_argument("--n", type=int, default=256)
     parser.add_argument("--mnist-dir", default=None)
     parser.add_argument("--model", action="append", default=[], help="NAME=checkpoint file or run directory")
     parser.add_argument("--sitting", default=None)
     args = parser.parse_args()
     torch.manual_seed(0)
-    seqs = as_float_frames(torch.from_numpy(load_test_sequences(digits=args.digits, n=args.n, seed=0,
-                                                                mnist_dir=args.mnist_dir)))
+    if args.config:
+        data = load_config(args.config, args.set).data
+        split = test_split(data, n=args.n, seed=None if data.kind == "folder" else 0, n_frames=20)
+        seqs, times = as_float_frames(split["frames"]), split["times"].float()
+        where = f"the test split of {data.path}" if data.kind == "folder" else f"generated {data.kind} test sequences"
+        test_set = f"{len(seqs)} sequences, {where}, seed 0, 10 -> 10"
+    else:
+        seqs = as_float_frames(torch.from_numpy(load_test_sequences(digits=args.digits, n=args.n, seed=0,
+                                                                    mnist_dir=args.mnist_dir)))
+        times = torch.arange(20.0).expand(len(seqs), 20)
+        test_set = (f"first {args.n} generated test sequences, seed 0, "
+                    f"{'full MNIST test digits' if args.mnist_dir else 'built-in digits'}")
+    n = len(seqs)
     context, truth = seqs[:, :10], seqs[:, 10:20]
     start = time.perf_counter()
     real = perceptual_fvd.embed(seqs[:, :20], progress=True)
@@ -60,17 +81,18 @@ def main() -> None:
     rows = []
     for name, ckpt in methods.items():
         start = time.perf_counter()
-        pred = futures(name, None if ckpt is None else ckpt.model, context)
+        pred = futures(name, None if ckpt is None else ckpt.model, context, times)
         lp = perceptual_lpips.lpips(pred, truth)
         fake = perceptual_fvd.embed(torch.cat([context, pred], 1), progress=True)
         score = perceptual_fvd.frechet_distance(real, fake)
-        row = {"method": name, "digits": args.digits, "fvd": score, "lpips": float(lp.mean()),
-               "lpips_per_step": [float(v) for v in lp.mean(0)],
-               "fvd_protocol": {"videos": args.n, "frames": 20, "frames_note": "10 context frames followed by 10 "
-                                "predicted", "conventions": perceptual_fvd.CONVENTION},
-               "lpips_convention": perceptual_lpips.CONVENTION,
-               "test_set": f"first {args.n} generated test sequences, seed 0, "
-                           f"{'full MNIST test digits' if args.mnist_dir else 'built-in digits'}",
+        protocol = {"videos": n, "frames": 20, "frames_note": "10 context frames followed by 10 predicted",
+                    "conventions": perceptual_fvd.CONVENTION}
+        if n < perceptual_fvd.MIN_VIDEOS:
+            protocol["warning"] = f"fewer than {perceptual_fvd.MIN_VIDEOS} videos: FVD is biased upwards and noisy"
+        row = {"method": name, **({"config": args.config, "overrides": args.set} if args.config else
+                                  {"digits": args.digits}),
+               "fvd": score, "lpips": float(lp.mean()), "lpips_per_step": [float(v) for v in lp.mean(0)],
+               "fvd_protocol": protocol, "lpips_convention": perceptual_lpips.CONVENTION, "test_set": test_set,
                "seconds": round(time.perf_counter() - start, 1), **provenance(),
                "date": datetime.date.today().isoformat(), **({"sitting": args.sitting} if args.sitting else {})}
         if ckpt is None:

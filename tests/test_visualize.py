@@ -76,7 +76,7 @@ def test_the_demo_writes_its_pictures_checkpoint_and_metrics(tmp_path):
     sizes = [o for o in TINY if not o.startswith("model.")]
     result = run_demo(tmp_path / "demo", steps=3, overrides=(*sizes, *KIND_TINY["objects"]), n_test=8,
                       progress=False)
-    assert set(result.files) == {"grid", "gif", "latent", "checkpoint", "metrics"}
+    assert set(result.files) == {"grid", "gif", "latent", "checkpoint", "metrics", "report"}
     assert result.files["latent"].name == "latent_poses.png"  # the demo's object model draws its poses
     metrics = json.loads(result.files["metrics"].read_text())
     assert metrics["train_steps"] == 3 and metrics["n_sequences"] == 8 and metrics["mse"] == result.mse
@@ -88,3 +88,7 @@ def test_the_demo_writes_its_pictures_checkpoint_and_metrics(tmp_path):
     assert gif.shape[:3] == (20, 32, 2 * 32 + 2)
     assert iio.imread(result.files["latent"]).shape[:2] == (520, 1040)  # 8 sequences, 4 to a row
     assert result.files["checkpoint"].is_file()
+    report = result.files["report"].read_text()  # one page: every picture, linked relatively, and the scores
+    for name in ("comparison.png", "truth_vs_generated.gif", "latent_poses.png"):
+        assert f'src="{name}"' in report and (result.files["report"].parent / name).is_file()
+    assert f"<td>{result.mse:.4g}</td>" in report and "copy_last" in report and "<polyline" in report

@@ -20,7 +20,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 config_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Show the shipped configs.")
 app.add_typer(config_app, name="config")
 
-Checkpoint = Annotated[Path, typer.Option("--checkpoint", "-c", help="A .safetensors checkpoint or a run directory.")]
+Checkpoint = Annotated[Path, typer.Option("--checkpoint", "-c", help="A .safetensors checkpoint, a run directory, or "
+                                                                    "a shipped model's name (odevideo models).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "--no-progress", "-q", help="No progress bars.")]
 Device = Annotated[str, typer.Option(help="auto (a GPU if there is one, else the CPU), cpu, cuda or cuda:N.")]
 ConfigName = Annotated[str, typer.Option(help="A shipped config (odevideo config list) or a YAML path.")]
@@ -104,10 +105,13 @@ def train_cmd(
 @app.command("predict")
 def predict_cmd(
     checkpoint: Checkpoint,
-    input: Annotated[Path, typer.Option("--input", "-i", help=".npy (T,H,W)/(T,C,H,W), .gif or .mp4.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output .npy, .gif or .mp4.")],
+    input: Annotated[Path, typer.Option("--input", "-i", help="A clip: a video (mp4, webm, gif, ...), a folder of "
+                                        "frames, .npy/.npz, or a sample's name (digits1, digits2, balls, "
+                                        "balls_colour).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output .npy, .gif, .mp4 or .webm.")],
     n_context: Annotated[int | None, typer.Option(help="Context frames (default: all).")] = None,
-    n_future: Annotated[int | None, typer.Option(help="Frames to generate after the context.")] = None,
+    n_future: Annotated[int | None, typer.Option(help="Frames to generate after the context (default: as many as "
+                                                      "the model was trained to predict).")] = None,
     horizon: Annotated[float | None, typer.Option(help="Generate this far (in input frames, real) past the "
                                                         "context.")] = None,
     times: Annotated[str | None, typer.Option(help="Real times to generate, e.g. 9.5,10,10.25.")] = None,
@@ -127,9 +131,9 @@ def predict_cmd(
 
     parsed = None if times is None else _parse_times(times, "--times")
     parsed_ctx = None if context_times is None else _parse_times(context_times, "--context-times")
-    if n_future is None and horizon is None and parsed is None:
-        raise OdevideoError("give --n-future N, --horizon H or --times t1,t2,...")
     ckpt = load_checkpoint(checkpoint, device=device)
+    if n_future is None and horizon is None and parsed is None:  # as far as the model was trained to predict
+        n_future = ckpt.config.data.n_frames - ckpt.config.data.n_context
     generator = _generator(sample_seed, ckpt.device) if samples > 1 else None
     paths = predict_file(ckpt.model, input, out, n_context=n_context, n_future=n_future, horizon=horizon,
                          times=parsed, fps_factor=fps_factor, include_context=include_context,
@@ -244,6 +248,50 @@ def demo_cmd(
     b = result.baselines
     typer.echo(f"test MSE (per-frame sum, 10 -> 10): model {result.mse:.2f} | copy_last {b['copy_last']:.2f} | "
                f"zeros {b['zeros']:.2f}")
+
+
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback by default: only this machine).")]
+        = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 7860,
+    checkpoint: Annotated[list[Path] | None, typer.Option("--checkpoint", "-c", help="Also offer this checkpoint "
+                                                          "or run directory (repeatable).")] = None,
+    device: Device = "cpu",
+) -> None:
+    """A web page to continue a clip with a model at any frame rate: pick a model and a sample or upload a clip
+    (GIF, MP4, WebM, NPY), watch the result beside the truth, the error curve, the latent view and the frame at
+    any real time. Offline, no analytics. Needs pip install 'odevideo[web]'."""
+    try:
+        from odevideo.web.app import serve
+    except ImportError as exc:
+        raise OdevideoError(f"odevideo serve needs the web extra ({exc.name} is missing): "
+                            "pip install 'odevideo[web]'") from None
+    named = {Path(p).stem if Path(p).suffix else Path(p).name: p for p in checkpoint or []}
+    typer.echo(f"odevideo: serving on http://{host}:{port}/ (Ctrl-C stops)")
+    serve(host=host, port=port, checkpoints=named, device=device)
+
+
+@app.command("models")
+def models_cmd() -> None:
+    """List the models that ship with odevideo, usable by name wherever a checkpoint is asked for
+    (--checkpoint mmnist2): what each is, its size and its benchmark scores (cards in odevideo/pretrained)."""
+    import textwrap
+
+    from odevideo import pretrained
+
+    for name in pretrained.names():
+        c = pretrained.card(name)
+        h = c["headline"]
+        scores = f"test MSE {h['mse']:.1f} (copy-last {h['copy_last_mse']:.1f})" if "mse" in h else ""
+        if "fvd" in h:
+            scores += f", FVD {h['fvd']:.1f}, LPIPS {h['lpips']:.3f}"
+        if "best_of_k_mse" in h:
+            scores += f", best of {h['k']} MSE {h['best_of_k_mse']:.1f}"
+        typer.echo(f"{name:<9} {c['title']}; {c['kind']}, {c['parameters']:,} parameters, {c['channels']}x"
+                   f"{c['size']}x{c['size']}, {c['n_context']} -> {c['n_future']} frames\n          {scores}\n"
+                   + textwrap.fill(c["about"], 110, initial_indent=" " * 10, subsequent_indent=" " * 10))
+    typer.echo(f"\nCards, with each score's command and results file: {pretrained.HERE}/NAME.json")
 
 
 @app.command("info")

@@ -13,7 +13,7 @@ from odevideo.data.moving_mnist import as_float_frames
 from odevideo.evaluation import evaluate, load_test_sequences, write_json
 from odevideo.inference import generate, load_checkpoint
 from odevideo.training.run import train
-from odevideo.visualize import comparison_grid, latent_plot, pose_plot, side_by_side, write_frames
+from odevideo.visualize import comparison_grid, html_report, latent_plot, pose_plot, side_by_side, write_frames
 
 N_TEST = 256  # demo test sequences (generated from MNIST test digits, seed 0)
 N_SHOWN = 8  # sequences in the latent plot; the first 4 are in the grid, the first in the GIF
@@ -68,6 +68,15 @@ def run_demo(out_dir: str | Path = "odevideo-demo", *, steps: int | None = None,
     }
     results["seconds_total"] = round(time.perf_counter() - start, 1)  # training, scoring and drawing
     files["metrics"] = write_json(out_dir / "metrics.json", results)
+    files["report"] = html_report(
+        out_dir / "report.html", title="odevideo demo: 1-digit Moving MNIST",
+        intro=f"The {config.model.kind} model after {run.steps} training steps on the demo config, scored on "
+              f"{n_test} test sequences ({d.n_context} frames in, {d.n_frames - d.n_context} predicted) beside "
+              "copying the last context frame and predicting black frames.",
+        pictures={"Per sequence, the truth (top) and the model (bottom); left of the red bar the context, right "
+                  "of it the prediction.": files["grid"],
+                  "One sequence: truth (left) and generated (right).": files["gif"],
+                  "The latent path.": files["latent"]}, results=results)
     base = {name: float(res["mse"]) for name, res in results["baselines"].items()}  # type: ignore[union-attr]
     return DemoResult(files=files, mse=float(results["mse"]), baselines=base)  # type: ignore[arg-type]
 

@@ -76,15 +76,21 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, config: Config, *,
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
-    """A checkpoint file, or a run directory (its ``checkpoints/best.safetensors``, else ``last``)."""
+    """A checkpoint file, a run directory (its ``checkpoints/best.safetensors``, else ``last``), or the name
+    of a shipped model (``odevideo models``) where no such file or directory exists."""
+    from odevideo import pretrained
+
     path = Path(path)
+    if not path.exists() and str(path) in pretrained.names():
+        return pretrained.path(str(path))
     if path.is_dir():
         for name in ("best.safetensors", "last.safetensors"):
             if (path / "checkpoints" / name).is_file():
                 return path / "checkpoints" / name
         raise CheckpointError(f"{path} is a directory without checkpoints/best.safetensors or last.safetensors")
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
+        raise CheckpointError(f"checkpoint {path} does not exist (nor is it a shipped model: "
+                              f"{', '.join(pretrained.names())})")
     return path
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import torch
 
-from odevideo.data.videos import ARRAY_SUFFIXES, read_array, read_clip, read_frames
+from odevideo.data.samples import SAMPLES, sample_clip
+from odevideo.data.videos import ARRAY_SUFFIXES, fit, read_array, read_clip, read_frames, to_channels
 from odevideo.errors import DataError
 from odevideo.inference import generate, sample_futures
 from odevideo.models import VideoModel
@@ -71,6 +72,12 @@ def read_context(path: str | Path, channels: int, size: int,
     Frames of another size are resized (shorter side) and centre-cropped to ``size``, as a folder dataset's
     are; an array already at the model's size keeps its values exactly (a float array its precision)."""
     path = Path(path)
+    if not path.exists() and str(path) in SAMPLES:  # a sample clip by name
+        frames = torch.from_numpy(to_channels(sample_clip(str(path)), channels))
+        if tuple(frames.shape[2:]) != (size, size):
+            frames = torch.from_numpy(fit(frames.numpy(), size))
+        frames = frames[:max_frames] if max_frames else frames
+        return frames.float().div_(255.0), torch.arange(len(frames), dtype=torch.float32)
     if path.suffix.lower() in ARRAY_SUFFIXES and path.is_file():
         frames = read_frames(path, channels=channels, max_frames=max_frames)
         if tuple(frames.shape[2:]) == (size, size):
@@ -88,9 +95,10 @@ def predict_file(model: VideoModel, input_path: str | Path, out_path: str | Path
     Args:
         model: a trained video model.
         input_path: a video (mp4, webm, avi, mov, mkv, gif, ...), a folder of frames, or an array: ``.npy``
-            (T, H, W) or (T, C, H, W), uint8 or float in [0, 1], ``.npz`` with ``frames`` and optional ``times``.
+            (T, H, W) or (T, C, H, W), uint8 or float in [0, 1], ``.npz`` with ``frames`` and optional ``times``;
+            or the name of a sample clip (:mod:`odevideo.data.samples`: ``digits1``, ``digits2``, ...).
             Frames are brought to the model's size (shorter side resized, centre cropped).
-        out_path: ``.npy``, ``.gif`` or ``.mp4``, chosen by extension.
+        out_path: ``.npy``, ``.gif``, ``.mp4`` or ``.webm``, chosen by extension.
         n_context: context frames (default: all frames of the input).
         n_future, horizon, times, fps_factor, include_context: what to generate, see :func:`query_times`.
         context_times: times of the context frames, for irregularly sampled inputs; default: the times the
@@ -100,8 +108,8 @@ def predict_file(model: VideoModel, input_path: str | Path, out_path: str | Path
             each to ``OUT_s0``, ``OUT_s1``, ... beside ``out_path``; the list of paths is returned.
     """
     out_suffix = Path(out_path).suffix.lower()
-    if out_suffix not in (".npy", ".gif", ".mp4"):
-        raise DataError(f"unsupported output type {out_suffix!r} for {out_path}; use .npy, .gif or .mp4")
+    if out_suffix not in (".npy", ".gif", ".mp4", ".webm"):
+        raise DataError(f"unsupported output type {out_suffix!r} for {out_path}; use .npy, .gif, .mp4 or .webm")
     if not (math.isfinite(fps) and fps > 0):
         raise DataError(f"--fps must be > 0, got {fps}")
     if n_context is not None and n_context < 1:

@@ -53,15 +53,16 @@ def _write_png(path: str | Path, image: np.ndarray) -> Path:
 
 
 def write_frames(path: str | Path, frames: torch.Tensor, *, fps: float = 4.0) -> Path:
-    """Write (T, C, H, W) frames in [0, 1] by extension: ``.npy`` (float32 (T, C, H, W)), ``.gif`` or ``.mp4``."""
+    """Write (T, C, H, W) frames in [0, 1] by extension: ``.npy`` (float32 (T, C, H, W)), ``.gif``, ``.mp4``
+    (H.264) or ``.webm`` (VP9), the videos in 4:2:0 colour, which every player plays."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = path.suffix.lower()
     if suffix == ".npy":
         np.save(path, frames.detach().float().cpu().numpy())
         return path
-    if suffix not in (".gif", ".mp4"):
-        raise DataError(f"unsupported output type {suffix!r} for {path}; use .npy, .gif or .mp4")
+    if suffix not in (".gif", ".mp4", ".webm"):
+        raise DataError(f"unsupported output type {suffix!r} for {path}; use .npy, .gif, .mp4 or .webm")
     import imageio.v3 as iio
 
     video = to_uint8_rgb(frames)
@@ -69,8 +70,9 @@ def write_frames(path: str | Path, frames: torch.Tensor, *, fps: float = 4.0) ->
         iio.imwrite(path, video, duration=1000.0 / fps, loop=0)
     else:
         h, w = video.shape[1:3]
-        video = np.pad(video, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)))  # H.264 needs even sides
-        iio.imwrite(path, video, plugin="pyav", codec="libx264", fps=fps)
+        video = np.pad(video, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)))  # 4:2:0 video needs even sides
+        codec = "libx264" if suffix == ".mp4" else "libvpx-vp9"
+        iio.imwrite(path, video, plugin="pyav", codec=codec, fps=fps, out_pixel_format="yuv420p")
     return path
 
 
@@ -155,3 +157,64 @@ def _save_figure(fig: object, path: str | Path) -> Path:
     fig.savefig(path)  # type: ignore[attr-defined]
     plt.close(fig)  # type: ignore[arg-type]
     return path
+
+
+def html_report(path: str | Path, *, title: str, intro: str, pictures: dict[str, Path],
+                results: dict[str, object]) -> Path:
+    """One page to open: the pictures (linked by relative path, so the folder can move), the scores of the
+    model beside the baselines', and the per-frame MSE curve drawn inline. ``results`` is what
+    :func:`odevideo.evaluation.evaluate` returns."""
+    import html
+
+    path = Path(path)
+    rows = {"model": results, **results.get("baselines", {})}  # type: ignore[dict-item]
+    names = [m for m in ("mse", "mae", "psnr", "ssim", "lpips") if m in results]
+    table = "".join(f"<tr><th>{html.escape(k)}</th>" + "".join(f"<td>{float(v[m]):.4g}</td>" for m in names)
+                    + "</tr>" for k, v in rows.items())
+    figures = "".join(f'<figure><img src="{html.escape(p.relative_to(path.parent).as_posix())}" alt="{html.escape(c)}">'
+                      f"<figcaption>{html.escape(c)}</figcaption></figure>" for c, p in pictures.items())
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>
+body {{ font: 15px/1.45 system-ui, sans-serif; margin: 24px; color: #1d232a; max-width: 1100px; }}
+table {{ border-collapse: collapse; margin: 8px 0 18px; }}
+th, td {{ border: 1px solid #d6d9dc; padding: 4px 10px; text-align: right; }}
+figure {{ margin: 0 0 18px; }} img {{ max-width: 100%; image-rendering: pixelated; }}
+figcaption, .hint {{ color: #5b6670; font-size: 13px; }}
+</style></head><body>
+<h1>{html.escape(title)}</h1>
+<p>{html.escape(intro)}</p>
+<h2>Scores</h2>
+<table><tr><th></th>{"".join(f"<th>{m.upper()}</th>" for m in names)}</tr>{table}</table>
+<p class="hint">{html.escape(str(results.get("n_sequences", "")))} test sequences. MSE and MAE: sum over the
+pixels of a frame, averaged over frames and sequences; PSNR and SSIM per frame; lower is better except PSNR and
+SSIM. Conventions: metrics.json.</p>
+{_mse_curve_svg(rows)}
+<h2>Pictures</h2>
+{figures}
+</body></html>
+"""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page)
+    return path
+
+
+def _mse_curve_svg(rows: dict[str, dict]) -> str:
+    """An inline SVG of MSE per predicted frame, one line per method."""
+    curves = {k: v["per_step"]["mse"] for k, v in rows.items() if "per_step" in v and "mse" in v["per_step"]}
+    if not curves:
+        return ""
+    top = max(max(c) for c in curves.values()) or 1.0
+    n = max(len(c) for c in curves.values())
+    colours = ["#2f6fdf", "#c0504d", "#7f7f7f", "#3cb44b"]
+    lines, labels = [], []
+    for i, (name, curve) in enumerate(curves.items()):
+        pts = " ".join(f"{50 + 480 * j / max(n - 1, 1):.1f},{210 - 190 * v / top:.1f}" for j, v in enumerate(curve))
+        lines.append(f'<polyline points="{pts}" fill="none" stroke="{colours[i % 4]}" stroke-width="2"/>')
+        labels.append(f'<text x="{60 + 110 * i}" y="14" fill="{colours[i % 4]}" font-size="12">{name}</text>')
+    return (f'<h2>MSE per predicted frame</h2><svg viewBox="0 0 560 240" width="560" height="240" role="img">'
+            f'<line x1="50" y1="210" x2="530" y2="210" stroke="#999"/><line x1="50" y1="20" x2="50" y2="210" '
+            f'stroke="#999"/><text x="4" y="24" font-size="11">{top:.0f}</text><text x="36" y="214" '
+            f'font-size="11">0</text><text x="46" y="230" font-size="11">1</text><text x="524" y="230" '
+            f'font-size="11">{n}</text><text x="230" y="236" font-size="11">frame after the context</text>'
+            + "".join(lines) + "".join(labels) + "</svg>")
