@@ -7,12 +7,14 @@ For each model, on the first ``--n`` generated Moving MNIST test sequences (seed
 its one plain prediction (z0's mean, or an object model's best tracks) and, if it is stochastic, those of
 ``--k`` futures drawn with a generator seeded ``--sample-seed``: the best of K per sequence (SVG/SAVP), the
 mean over the K, and their diversity (:func:`odevideo.evaluation.evaluate`). A deterministic model has only
-the plain row: its best of K would be its one prediction. Rows go to benchmarks/results/samples.json.
+the plain row: its best of K would be its one prediction. ``--temperature T`` draws an object model's tracks
+at ``model.track_temperature`` T (recorded in the row's config). Rows go to benchmarks/results/samples.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import time
@@ -35,6 +37,8 @@ def main() -> None:
     parser.add_argument("--sample-seed", type=int, default=0)
     parser.add_argument("--mnist-dir", default=None)
     parser.add_argument("--model", action="append", default=[], help="NAME=checkpoint file or run directory")
+    parser.add_argument("--temperature", type=float, default=None,
+                        help="draw an object model's tracks at this model.track_temperature instead of its own")
     parser.add_argument("--sitting", default=None)
     args = parser.parse_args()
     seqs = load_test_sequences(digits=args.digits, n=args.n, seed=0, mnist_dir=args.mnist_dir)
@@ -43,6 +47,9 @@ def main() -> None:
     for spec in args.model:
         name, _, path = spec.partition("=")
         ckpt = load_checkpoint(path)
+        if args.temperature is not None and hasattr(ckpt.model.config, "track_temperature"):
+            ckpt.model.config = dataclasses.replace(ckpt.model.config, track_temperature=args.temperature)
+            ckpt.config = dataclasses.replace(ckpt.config, model=ckpt.model.config)
         stochastic = bool(getattr(ckpt.model, "stochastic", False))
         start = time.perf_counter()
         torch.manual_seed(0)
