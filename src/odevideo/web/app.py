@@ -17,6 +17,7 @@ stack trace. The server keeps the last ``MAX_JOBS`` results in a temporary folde
 
 from __future__ import annotations
 
+import atexit
 import logging
 import shutil
 import tempfile
@@ -67,6 +68,7 @@ class Server:
         self.jobs: OrderedDict[str, Job] = OrderedDict()
         self.lock = threading.Lock()
         self.root = Path(tempfile.mkdtemp(prefix="odevideo-serve-"))
+        atexit.register(shutil.rmtree, self.root, True)  # the results go when the server does
 
     def model(self, name: str) -> Checkpoint:
         if name not in self.sources:
