@@ -72,7 +72,9 @@ def read_context(path: str | Path, channels: int, size: int,
     Frames of another size are resized (shorter side) and centre-cropped to ``size``, as a folder dataset's
     are; an array already at the model's size keeps its values exactly (a float array its precision)."""
     path = Path(path)
-    if not path.exists() and str(path) in SAMPLES:  # a sample clip by name
+    if not path.exists() and str(path) not in SAMPLES:
+        raise DataError(f"{path} does not exist (nor is it a sample clip: {', '.join(SAMPLES)})")
+    if not path.exists():  # a sample clip by name
         frames = torch.from_numpy(to_channels(sample_clip(str(path)), channels))
         if tuple(frames.shape[2:]) != (size, size):
             frames = torch.from_numpy(fit(frames.numpy(), size))
