@@ -70,7 +70,7 @@ def run_demo(out_dir: str | Path = "odevideo-demo", *, steps: int | None = None,
     files["metrics"] = write_json(out_dir / "metrics.json", results)
     files["report"] = html_report(
         out_dir / "report.html", title="odevideo demo: 1-digit Moving MNIST",
-        intro=f"The {config.model.kind} model after {run.steps} training steps on the demo config, scored on "
+        intro=f"The model (kind {config.model.kind}) after {run.steps} training steps on the demo config, scored on "
               f"{n_test} test sequences ({d.n_context} frames in, {d.n_frames - d.n_context} predicted) beside "
               "copying the last context frame and predicting black frames.",
         pictures={"Per sequence, the truth (top) and the model (bottom); left of the red bar the context, right "

@@ -180,6 +180,7 @@ body {{ font: 15px/1.45 system-ui, sans-serif; margin: 24px; color: #1d232a; max
 table {{ border-collapse: collapse; margin: 8px 0 18px; }}
 th, td {{ border: 1px solid #d6d9dc; padding: 4px 10px; text-align: right; }}
 figure {{ margin: 0 0 18px; }} img {{ max-width: 100%; image-rendering: pixelated; }}
+img[src$=".gif"] {{ width: 264px; }}
 figcaption, .hint {{ color: #5b6670; font-size: 13px; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
