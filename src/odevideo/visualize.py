@@ -82,6 +82,21 @@ def side_by_side(truth: torch.Tensor, generated: torch.Tensor, *, gap: int = 2) 
     return torch.cat([truth.cpu(), white, generated.cpu()], dim=-1)
 
 
+def principal_components(flat: torch.Tensor) -> tuple[torch.Tensor, list[float]]:
+    """Points (N, D) -> their coordinates on the first two principal components, (N, 2) float64 (zeros where
+    there are fewer components), and the fraction of the variance each explains."""
+    flat = flat.detach().double().cpu()
+    centred = flat - flat.mean(0)
+    points = torch.zeros(len(flat), 2, dtype=torch.float64)
+    if len(flat) < 2:
+        return points, [0.0, 0.0]
+    _, s, v = torch.linalg.svd(centred, full_matrices=False)
+    k = min(2, v.shape[0])
+    points[:, :k] = centred @ v[:k].T
+    explained = (s[:2] ** 2 / (s**2).sum().clamp_min(1e-12)).tolist()
+    return points, explained + [0.0] * (2 - len(explained))
+
+
 def latent_plot(z_traj: torch.Tensor, n_context: int, path: str | Path, *, title: str = "") -> Path:
     """Plot latent trajectories (N, T, *latent) on their first two principal components: the observed part
     as solid lines with dots, the extrapolated part dashed with crosses."""
@@ -91,11 +106,8 @@ def latent_plot(z_traj: torch.Tensor, n_context: int, path: str | Path, *, title
     import matplotlib.pyplot as plt
 
     n, t = z_traj.shape[:2]
-    flat = z_traj.detach().double().cpu().reshape(n * t, -1)
-    centred = flat - flat.mean(0)
-    _, s, v = torch.linalg.svd(centred, full_matrices=False)
-    pcs = (centred @ v[:2].T).reshape(n, t, 2).numpy()
-    explained = (s[:2] ** 2 / (s**2).sum()).numpy()
+    points, explained = principal_components(z_traj.reshape(n * t, -1))
+    pcs = points.reshape(n, t, 2).numpy()
     fig, ax = plt.subplots(figsize=(6, 5), dpi=110)
     colours = plt.cm.tab10(np.arange(n) % 10)
     for i in range(n):

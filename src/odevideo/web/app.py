@@ -39,6 +39,7 @@ from odevideo import pretrained
 from odevideo.data.samples import SAMPLES
 from odevideo.errors import OdevideoError
 from odevideo.inference import Checkpoint, load_checkpoint
+from odevideo.visualize import write_frames
 from odevideo.web import service
 from odevideo.web.service import Limits, Request
 
@@ -226,23 +227,22 @@ def _read_input(file: UploadFile | None, clip: str, folder: Path, limits: Limits
                                "be; cut it shorter")
             out.write(chunk)
     try:
-        clip_read = service.read_upload(path, limits)
+        return service.read_upload(path, limits, file.filename)
     except OdevideoError as exc:  # name the file as the user knows it, not this server's copy
         raise type(exc)(str(exc).replace(str(path), file.filename)) from None
-    return service.Clip(frames=clip_read.frames, times=clip_read.times, name=file.filename)
 
 
 def _publish(server: Server, ckpt: Checkpoint, result: service.Result, folder: Path, source: service.Clip,
              fps_factor: int) -> dict[str, object]:
     """Write the result's videos into ``folder`` and describe it for the page."""
     fps = service.BASE_FPS * fps_factor
-    files = {"generated.webm": service.write_video(folder / "generated.webm", result.frames, fps)}
+    files = {"generated.webm": write_frames(folder / "generated.webm", result.frames, fps=fps)}
     if result.truth is not None:
-        files["truth.webm"] = service.write_video(folder / "truth.webm", result.truth, service.BASE_FPS)
+        files["truth.webm"] = write_frames(folder / "truth.webm", result.truth, fps=service.BASE_FPS)
     (folder / "context.png").write_bytes(service.png_bytes(result.context[-1]))
     files["context.png"] = folder / "context.png"
     for i, draw in enumerate(result.draws):
-        files[f"sample{i}.webm"] = service.write_video(folder / f"sample{i}.webm", draw, fps)
+        files[f"sample{i}.webm"] = write_frames(folder / f"sample{i}.webm", draw, fps=fps)
     key = server.keep(Job(folder=folder, ckpt=ckpt, context=result.context, t_context=result.t_context,
                           files=set(files)))
     url = f"/api/jobs/{key}/"

@@ -17,7 +17,7 @@ from odevideo.data.videos import fit, read_clip, to_channels
 from odevideo.errors import DataError
 from odevideo.inference import Checkpoint, generate, sample_futures
 from odevideo.predict import query_times
-from odevideo.visualize import to_uint8_rgb, write_frames
+from odevideo.visualize import principal_components, to_uint8_rgb
 
 BASE_FPS = 4.0  # the input plays at 4 frames a second; a frame-rate factor K plays K times as many
 TIME_MATCH = 1e-4  # a generated time this close to a recorded frame's is compared with that frame
@@ -49,11 +49,11 @@ def builtin_clip(name: str) -> Clip:
     return Clip(frames=frames, times=np.arange(len(frames), dtype=np.float64), name=name)
 
 
-def read_upload(path: str | Path, limits: Limits) -> Clip:
-    """An uploaded clip (any format :func:`~odevideo.data.videos.read_clip` reads), at its own size."""
-    path = Path(path)
+def read_upload(path: str | Path, limits: Limits, name: str) -> Clip:
+    """An uploaded clip (any format :func:`~odevideo.data.videos.read_clip` reads), at its own size, called
+    ``name``."""
     clip = read_clip(path, channels=3, max_frames=limits.max_input_frames)
-    return Clip(frames=clip.frames, times=np.asarray(clip.times, dtype=np.float64), name=path.name)
+    return Clip(frames=clip.frames, times=np.asarray(clip.times, dtype=np.float64), name=name)
 
 
 @dataclass
@@ -163,16 +163,7 @@ def latent_view(ckpt: Checkpoint, z_traj: torch.Tensor, t_query: torch.Tensor) -
         centres = model.centres(z_traj)  # (Tq, K, 2)
         return {"kind": "tracks", "times": t_query.tolist(), "size": model.size,
                 "tracks": centres.transpose(0, 1).tolist()}  # (K, Tq, 2)
-    flat = z_traj.double().reshape(len(z_traj), -1)
-    centred = flat - flat.mean(0)
-    if len(flat) < 2:
-        return {"kind": "pca", "times": t_query.tolist(), "points": [[0.0, 0.0]] * len(flat), "explained": [0, 0]}
-    _, s, v = torch.linalg.svd(centred, full_matrices=False)
-    k = min(2, v.shape[0])
-    points = centred @ v[:k].T
-    if k < 2:
-        points = torch.cat([points, torch.zeros(len(points), 1, dtype=points.dtype)], dim=1)
-    explained = (s[:2] ** 2 / (s**2).sum().clamp_min(1e-12)).tolist()
+    points, explained = principal_components(z_traj.reshape(len(z_traj), -1))
     return {"kind": "pca", "times": t_query.tolist(), "points": points.tolist(), "explained": explained}
 
 
@@ -182,11 +173,6 @@ def frame_at(ckpt: Checkpoint, context: torch.Tensor, t_context: torch.Tensor, t
         raise DataError(f"t must be a number at or after the first context time {float(t_context[0]):g}, got {t}")
     out = generate(ckpt.model, context[None].to(ckpt.device), t_context, torch.tensor([float(t)]))
     return out.frames[0, 0].float().cpu()
-
-
-def write_video(path: Path, frames: torch.Tensor, fps: float) -> Path:
-    """A WebM (VP9) the browser plays: frames (T, C, H, W) in [0, 1]."""
-    return write_frames(path, frames, fps=fps)
 
 
 def png_bytes(frame: torch.Tensor, scale: int = 1) -> bytes:
