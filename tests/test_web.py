@@ -59,7 +59,10 @@ def test_an_uploaded_gif_at_four_times_the_frame_rate(client, tmp_path):
     assert body["frames"] == 40 and body["t_query"][:4] == [9.25, 9.5, 9.75, 10.0] and body["fps"] == 16
     assert [e["t"] for e in body["errors"]] == [float(t) for t in range(10, 20)]  # the truth is known there
     assert all(e["mse"] < e["copy_last_mse"] for e in body["errors"][:3])
-    assert body["latent"]["kind"] == "tracks" and len(body["latent"]["tracks"]) == 2
+    latent = body["latent"]
+    assert latent["kind"] == "tracks" and len(latent["tracks"]) == 2  # a track per digit
+    assert latent["times"][:11] == [float(t) for t in range(11)][:10] + [9.25]  # the context, then the asked times
+    assert latent["observed"] == 10 and len(latent["tracks"][0]) == 10 + 40
     import av
 
     video = client.get(body["video"])
@@ -70,6 +73,19 @@ def test_an_uploaded_gif_at_four_times_the_frame_rate(client, tmp_path):
     assert len(frames) == 40 and (frames[0].width, frames[0].height) == (64, 64)
     png = client.get(f"/api/jobs/{body['id']}/frame", params={"t": 12.375, "scale": 2})
     assert png.status_code == 200 and png.headers["content-type"] == "image/png" and png.content[:4] == b"\x89PNG"
+
+
+def test_the_page_generates_what_generate_does_at_the_asked_times():
+    from odevideo.inference import generate, load_checkpoint
+    from odevideo.web import service
+
+    ckpt = load_checkpoint("balls")
+    clip = service.builtin_clip("balls")
+    result = service.run(ckpt, clip, service.Request(fps_factor=2, horizon=3.0), Limits())
+    context = torch.from_numpy(clip.frames[:10]).float() / 255
+    want = generate(ckpt.model, context[None], torch.arange(10.0), result.t_query).frames[0]
+    assert result.t_query.tolist() == [9.5, 10.0, 10.5, 11.0, 11.5, 12.0]
+    torch.testing.assert_close(result.frames, want, atol=1e-5, rtol=0)  # the latent view's times change nothing
 
 
 def test_explicit_times_samples_and_a_spatial_model(client):
@@ -233,7 +249,7 @@ def test_the_page_in_a_headless_browser(live_server, tmp_path):
             assert (seen["width"], seen["height"]) == (64, 64)
             assert seen["duration"] == pytest.approx(40 / 16, abs=0.07)
             assert page.locator("#error-curve polyline").count() == 2
-            assert page.locator("#latent polyline").count() == 2  # one track per digit
+            assert page.locator("#latent polyline").count() == 4  # per digit: its context track and its future
             page.fill("#t-slider", "12.4")
             page.dispatch_event("#t-slider", "input")
             page.wait_for_function("document.querySelector('#t-frame').complete && "

@@ -123,8 +123,11 @@ def run(ckpt: Checkpoint, clip: Clip, request: Request, limits: Limits) -> Resul
     if len(t_query) > limits.max_output_frames:
         raise DataError(f"{len(t_query)} times is more than the {limits.max_output_frames} a request may generate")
     context = video[:n_context]
-    out = generate(model, context[None].to(ckpt.device), t_context, t_query)
-    generated = out.frames[0].float().cpu()
+    # one solve through the context times and the asked ones: the frames are the asked ones, the latent view
+    # shows the whole path
+    t_all = torch.unique(torch.cat([t_context, t_query]))  # sorted; every time is >= the first context time
+    out = generate(model, context[None].to(ckpt.device), t_context, t_all)
+    generated = out.frames[0].float().cpu()[torch.searchsorted(t_all, t_query)]
     truth = video[n_context:] if len(video) > n_context else None
     t_truth = times[n_context:] if truth is not None else None
     draws = []
@@ -137,7 +140,8 @@ def run(ckpt: Checkpoint, clip: Clip, request: Request, limits: Limits) -> Resul
             draws = [d.float().cpu() for d in drawn[0]]
     return Result(context=context, t_context=t_context, t_query=t_query, frames=generated, truth=truth,
                   t_truth=t_truth, errors=_errors(generated, t_query, truth, t_truth, context[-1]),
-                  latent=latent_view(ckpt, out.z_traj[0].float().cpu(), t_query), draws=draws, notes=notes)
+                  latent=latent_view(ckpt, out.z_traj[0].float().cpu(), t_all, t_context), draws=draws,
+                  notes=notes)
 
 
 def _errors(generated: torch.Tensor, t_query: torch.Tensor, truth: torch.Tensor | None,
@@ -155,16 +159,18 @@ def _errors(generated: torch.Tensor, t_query: torch.Tensor, truth: torch.Tensor 
     return found
 
 
-def latent_view(ckpt: Checkpoint, z_traj: torch.Tensor, t_query: torch.Tensor) -> dict[str, object]:
-    """Object models: each object's centre (row, col in pixels) at each generated time. Others: the first two
-    principal components of the latent state along the generated times."""
+def latent_view(ckpt: Checkpoint, z_traj: torch.Tensor, times: torch.Tensor,
+                t_context: torch.Tensor) -> dict[str, object]:
+    """The latent path ``z_traj`` (T, *latent) at ``times`` (T,), through the context and on: object models
+    give each object's centre (row, col in pixels), others the first two principal components of the latent
+    state. ``observed`` counts the times up to the last context frame."""
+    base = {"times": times.tolist(), "observed": int((times <= t_context[-1]).sum())}
     model = ckpt.model
     if hasattr(model, "centres"):
-        centres = model.centres(z_traj)  # (Tq, K, 2)
-        return {"kind": "tracks", "times": t_query.tolist(), "size": model.size,
-                "tracks": centres.transpose(0, 1).tolist()}  # (K, Tq, 2)
+        centres = model.centres(z_traj)  # (T, K, 2)
+        return {"kind": "tracks", **base, "size": model.size, "tracks": centres.transpose(0, 1).tolist()}
     points, explained = principal_components(z_traj.reshape(len(z_traj), -1))
-    return {"kind": "pca", "times": t_query.tolist(), "points": points.tolist(), "explained": explained}
+    return {"kind": "pca", **base, "points": points.tolist(), "explained": explained}
 
 
 def frame_at(ckpt: Checkpoint, context: torch.Tensor, t_context: torch.Tensor, t: float) -> torch.Tensor:

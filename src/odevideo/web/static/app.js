@@ -159,24 +159,32 @@ function drawLatent(result) {
   const latent = result.latent;
   const colours = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#46f0f0"];
   if (latent.kind === "tracks") {
-    $("latent-caption").textContent = "each object's centre over the generated times, over the last context frame";
+    $("latent-caption").textContent = "each object's centre through the context (solid) and the generated " +
+      "times (dashed), over the last context frame";
     svgEl("image", { href: result.context_image, x: 0, y: 0, width: 220, height: 220,
                      preserveAspectRatio: "none", style: "image-rendering: pixelated" }, svg);
     const k = 220 / latent.size;
     latent.tracks.forEach((track, i) => {
-      const points = track.map(([r, c]) => `${(c + 0.5) * k},${(r + 0.5) * k}`).join(" ");
-      svgEl("polyline", { points, fill: "none", stroke: colours[i % 6], "stroke-width": 2 }, svg);
+      drawPath(svg, track.map(([r, c]) => [(c + 0.5) * k, (r + 0.5) * k]), latent.observed, colours[i % 6]);
     });
   } else {
     const [a, b] = latent.explained.map((v) => `${Math.round(100 * v)}%`);
     $("latent-caption").textContent = `the latent state on its first two principal components (${a}, ${b} of ` +
-      "its variance along this path)";
+      "its variance along this path): context solid, generated times dashed, z0 the dot";
     const x = scale(latent.points.map((p) => p[0]), 15, 205), y = scale(latent.points.map((p) => p[1]), 205, 15);
-    const points = latent.points.map((p) => `${x(p[0])},${y(p[1])}`).join(" ");
-    svgEl("polyline", { points, fill: "none", stroke: colours[2], "stroke-width": 2 }, svg);
+    drawPath(svg, latent.points.map((p) => [x(p[0]), y(p[1])]), latent.observed, colours[2]);
     svgEl("circle", { cx: x(latent.points[0][0]), cy: y(latent.points[0][1]), r: 4, fill: colours[0] }, svg);
   }
-  svgEl("circle", { id: "t-marker", r: 5, fill: "none", stroke: "#000", "stroke-width": 2 }, svg);
+  const ink = latent.kind === "tracks" ? "#fff" : "#000";  // seen over a dark frame or a white plot
+  svgEl("circle", { id: "t-marker", r: 5, fill: "none", stroke: ink, "stroke-width": 2 }, svg);
+}
+
+function drawPath(svg, xy, observed, colour) {
+  // the context part solid, the rest dashed, sharing the last context point
+  const line = (part) => part.map(([a, b]) => `${a},${b}`).join(" ");
+  svgEl("polyline", { points: line(xy.slice(0, observed)), fill: "none", stroke: colour, "stroke-width": 2 }, svg);
+  svgEl("polyline", { points: line(xy.slice(Math.max(observed - 1, 0))), fill: "none", stroke: colour,
+                      "stroke-width": 2, "stroke-dasharray": "4 3" }, svg);
 }
 
 function showFrame() {
