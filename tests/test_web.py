@@ -76,11 +76,14 @@ def test_an_uploaded_gif_at_four_times_the_frame_rate(client, tmp_path):
 
 
 def test_the_page_generates_what_generate_does_at_the_asked_times():
+    from odevideo.data.samples import sample_clip
+    from odevideo.data.videos import Clip
     from odevideo.inference import generate, load_checkpoint
     from odevideo.web import service
 
     ckpt = load_checkpoint("balls")
-    clip = service.builtin_clip("balls")
+    frames = sample_clip("balls")
+    clip = Clip(frames, np.arange(len(frames), dtype=np.float64))
     result = service.run(ckpt, clip, service.Request(fps_factor=2, horizon=3.0), Limits())
     context = torch.from_numpy(clip.frames[:10]).float() / 255
     want = generate(ckpt.model, context[None], torch.arange(10.0), result.t_query).frames[0]

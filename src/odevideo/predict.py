@@ -8,8 +8,7 @@ from pathlib import Path
 
 import torch
 
-from odevideo.data.samples import SAMPLES, sample_clip
-from odevideo.data.videos import ARRAY_SUFFIXES, fit, read_array, read_clip, read_frames, to_channels
+from odevideo.data.videos import ARRAY_SUFFIXES, read_array, read_clip, read_frames
 from odevideo.errors import DataError
 from odevideo.inference import generate, sample_futures
 from odevideo.models import VideoModel
@@ -72,14 +71,6 @@ def read_context(path: str | Path, channels: int, size: int,
     Frames of another size are resized (shorter side) and centre-cropped to ``size``, as a folder dataset's
     are; an array already at the model's size keeps its values exactly (a float array its precision)."""
     path = Path(path)
-    if not path.exists() and str(path) not in SAMPLES:
-        raise DataError(f"{path} does not exist (nor is it a sample clip: {', '.join(SAMPLES)})")
-    if not path.exists():  # a sample clip by name
-        frames = torch.from_numpy(to_channels(sample_clip(str(path)), channels))
-        if tuple(frames.shape[2:]) != (size, size):
-            frames = torch.from_numpy(fit(frames.numpy(), size))
-        frames = frames[:max_frames] if max_frames else frames
-        return frames.float().div_(255.0), torch.arange(len(frames), dtype=torch.float32)
     if path.suffix.lower() in ARRAY_SUFFIXES and path.is_file():
         frames = read_frames(path, channels=channels, max_frames=max_frames)
         if tuple(frames.shape[2:]) == (size, size):

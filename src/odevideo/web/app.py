@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import torch
 from fastapi import FastAPI, File, Form, Query, UploadFile
 from fastapi import Request as HttpRequest
@@ -36,7 +37,8 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from odevideo import pretrained
-from odevideo.data.samples import SAMPLES
+from odevideo.data.samples import SAMPLES, sample_clip
+from odevideo.data.videos import Clip, read_clip
 from odevideo.errors import OdevideoError
 from odevideo.inference import Checkpoint, load_checkpoint
 from odevideo.visualize import write_frames
@@ -163,12 +165,12 @@ def create_app(checkpoints: dict[str, str | Path] | None = None, limits: Limits 
         ckpt = server.model(model)
         folder = Path(tempfile.mkdtemp(dir=server.root))
         try:
-            source = _read_input(file, clip, folder, server.limits)
+            source, name = _read_input(file, clip, folder, server.limits)
             request = Request(n_context=n_context, fps_factor=fps_factor, horizon=horizon,
                               times=_times(times), samples=samples, seed=seed)
             with server.lock:
                 result = service.run(ckpt, source, request, server.limits)
-                return _publish(server, ckpt, result, folder, source, fps_factor)
+                return _publish(server, ckpt, result, folder, name, fps_factor)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -207,12 +209,14 @@ class TooLarge(OdevideoError):
     status = 413
 
 
-def _read_input(file: UploadFile | None, clip: str, folder: Path, limits: Limits) -> service.Clip:
-    """The uploaded file (copied with a size cap) or the built-in clip named ``clip``."""
+def _read_input(file: UploadFile | None, clip: str, folder: Path, limits: Limits) -> tuple[Clip, str]:
+    """The uploaded file (copied with a size cap) or the sample clip named ``clip`` (never a path on this
+    server), and the name the page shows."""
     if file is None or not file.filename:
         if not clip:
             raise OdevideoError("choose a sample sequence or upload a clip")
-        return service.builtin_clip(clip)
+        frames = sample_clip(clip)
+        return Clip(frames, np.arange(len(frames), dtype=np.float64)), clip
     suffix = Path(file.filename).suffix.lower()
     if suffix not in UPLOAD_SUFFIXES:
         raise OdevideoError(f"{file.filename}: not a clip odevideo reads; upload one of "
@@ -227,12 +231,12 @@ def _read_input(file: UploadFile | None, clip: str, folder: Path, limits: Limits
                                "be; cut it shorter")
             out.write(chunk)
     try:
-        return service.read_upload(path, limits, file.filename)
+        return read_clip(path, channels=3, max_frames=limits.max_input_frames), file.filename
     except OdevideoError as exc:  # name the file as the user knows it, not this server's copy
         raise type(exc)(str(exc).replace(str(path), file.filename)) from None
 
 
-def _publish(server: Server, ckpt: Checkpoint, result: service.Result, folder: Path, source: service.Clip,
+def _publish(server: Server, ckpt: Checkpoint, result: service.Result, folder: Path, name: str,
              fps_factor: int) -> dict[str, object]:
     """Write the result's videos into ``folder`` and describe it for the page."""
     fps = service.BASE_FPS * fps_factor
@@ -247,7 +251,7 @@ def _publish(server: Server, ckpt: Checkpoint, result: service.Result, folder: P
                           files=set(files)))
     url = f"/api/jobs/{key}/"
     size = result.frames.shape[-1]
-    return {"id": key, "clip": source.name, "model": ckpt.config.model.kind, "size": size,
+    return {"id": key, "clip": name, "model": ckpt.config.model.kind, "size": size,
             "channels": int(result.frames.shape[1]), "n_context": len(result.t_context),
             "t_context": result.t_context.tolist(), "t_query": result.t_query.tolist(),
             "frames": len(result.t_query), "fps": fps, "video": url + "generated.webm",

@@ -7,13 +7,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import numpy as np
 import torch
 
-from odevideo.data.samples import sample_clip
-from odevideo.data.videos import fit, read_clip, to_channels
+from odevideo.data.videos import Clip, fit, to_channels
 from odevideo.errors import DataError
 from odevideo.inference import Checkpoint, generate, sample_futures
 from odevideo.predict import query_times
@@ -32,28 +29,6 @@ class Limits:
     max_output_frames: int = 400
     max_samples: int = 8
     max_fps_factor: int = 16
-
-
-@dataclass(frozen=True)
-class Clip:
-    """Frames uint8 (T, C, H, W) and their times (T,), in frame intervals from the first."""
-
-    frames: np.ndarray
-    times: np.ndarray
-    name: str
-
-
-def builtin_clip(name: str) -> Clip:
-    """A sample clip (:mod:`odevideo.data.samples`), rendered offline."""
-    frames = sample_clip(name)
-    return Clip(frames=frames, times=np.arange(len(frames), dtype=np.float64), name=name)
-
-
-def read_upload(path: str | Path, limits: Limits, name: str) -> Clip:
-    """An uploaded clip (any format :func:`~odevideo.data.videos.read_clip` reads), at its own size, called
-    ``name``."""
-    clip = read_clip(path, channels=3, max_frames=limits.max_input_frames)
-    return Clip(frames=clip.frames, times=np.asarray(clip.times, dtype=np.float64), name=name)
 
 
 @dataclass
@@ -85,7 +60,8 @@ class Result:
 
 
 def run(ckpt: Checkpoint, clip: Clip, request: Request, limits: Limits) -> Result:
-    """Generate from ``clip`` as ``request`` asks, within ``limits``.
+    """Generate from ``clip`` (any size and channels: brought to the model's) as ``request`` asks, within
+    ``limits``.
 
     Raises:
         DataError: a request the model or the clip cannot serve, with what to change.
