@@ -47,7 +47,9 @@ def main() -> None:
     for spec in args.model:
         name, _, path = spec.partition("=")
         ckpt = load_checkpoint(path)
-        if args.temperature is not None and hasattr(ckpt.model.config, "track_temperature"):
+        if args.temperature is not None and not hasattr(ckpt.model.config, "track_temperature"):
+            parser.error(f"--temperature applies to object models only; {name} is {ckpt.config.model.kind}")
+        if args.temperature is not None:
             ckpt.model.config = dataclasses.replace(ckpt.model.config, track_temperature=args.temperature)
             ckpt.config = dataclasses.replace(ckpt.config, model=ckpt.model.config)
         stochastic = bool(getattr(ckpt.model, "stochastic", False))
