@@ -31,7 +31,6 @@ from odevideo.config import load_config
 from odevideo.data.clips import TrainStream, as_float_frames
 from odevideo.data.folder import split_entries
 from odevideo.losses import objective_loss
-from odevideo.models import build_model
 
 
 def synthetic_videos(root: Path, n: int = 24, frames: int = 200) -> Path:
@@ -90,7 +89,7 @@ def main() -> None:
         source_frames = sum(e.n_frames for part in splits.values() for e in part)
         train = d.open("train")
         read = {f"workers_{w}": round(clips_per_second(train, d.batch_size, w, args.batches), 1) for w in (0, 1)}
-        model = build_model(config)
+        model = config.build_model()
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
         batches = iter(TrainStream(train, d.batch_size))
         times = []

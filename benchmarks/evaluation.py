@@ -20,7 +20,6 @@ from common import RESULTS, provenance
 from odevideo.config import load_config
 from odevideo.evaluation import evaluate, load_test_sequences
 from odevideo.inference import load_checkpoint
-from odevideo.models import build_model
 
 
 def main() -> None:
@@ -36,7 +35,7 @@ def main() -> None:
     else:
         config = load_config(args.config)
         torch.manual_seed(0)
-        model = build_model(config).eval()
+        model = config.build_model().eval()
     d = config.data
     seqs = load_test_sequences(digits=d.digits, n=args.n, seed=0, size=d.size, n_frames=d.n_frames)
     start = time.perf_counter()

@@ -29,7 +29,6 @@ from common import provenance, train_flops_per_sequence, write
 from odevideo.config import load_config
 from odevideo.data.moving_mnist import MovingMNIST, as_float_frames
 from odevideo.losses import objective_loss
-from odevideo.models import build_model
 from odevideo.training.run import resolve_precision
 
 VARIANTS = ("eager", "channels_last", "bf16", "compile", "auto")
@@ -42,7 +41,7 @@ def measure(config_name: str, objective: str, steps: int, warmup: int, variant: 
     config.train.precision = precision
     d, tc = config.data, config.train
     torch.manual_seed(0)
-    model = build_model(config)
+    model = config.build_model()
     flops_per_seq = train_flops_per_sequence(model, config)
     if variant == "channels_last":
         model = model.to(memory_format=torch.channels_last)
@@ -103,7 +102,7 @@ def inference(config_name: str, batch: int = 64, repeats: int = 5) -> dict[str, 
     """Frames/s of 10 -> 10 generation at ``batch`` sequences (best of ``repeats``)."""
     config = load_config(config_name)
     torch.manual_seed(0)
-    model = build_model(config).eval()
+    model = config.build_model().eval()
     d = config.data
     frames = MovingMNIST("test", digits=d.digits, size=d.size, n_frames=d.n_frames).batch(range(batch))["frames"]
     t = torch.arange(d.n_frames, dtype=torch.float32)

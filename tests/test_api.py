@@ -12,7 +12,6 @@ import pytest
 import odevideo
 from odevideo.config import load_config
 from odevideo.inference import save_checkpoint
-from odevideo.models import build_model
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -42,7 +41,7 @@ def test_the_readme_has_python_snippets():
 def test_the_readme_python_snippets_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     config = load_config("demo", ["train.precision=32-true"])
-    save_checkpoint(tmp_path / "odevideo-demo/run/checkpoints/best.safetensors", build_model(config), config, step=0)
+    save_checkpoint(tmp_path / "odevideo-demo/run/checkpoints/best.safetensors", config.build_model(), config, step=0)
     namespace: dict[str, object] = {}
     for snippet in python_snippets():
         snippet = snippet.replace("range(256)", "range(16)")  # the same calls, on fewer sequences

@@ -88,7 +88,6 @@ def test_every_model_kind_trains_on_colour_balls_and_scores_them(tiny_config, ki
 
     from odevideo import metrics
     from odevideo.losses import objective_loss
-    from odevideo.models import build_model
     from odevideo.visualize import to_uint8_rgb
 
     config = tiny_config(kind)
@@ -99,7 +98,7 @@ def test_every_model_kind_trains_on_colour_balls_and_scores_them(tiny_config, ki
         config.model.context = m
     balls = BouncingBallsConfig(colour=True, size=32, n_context=m, n_frames=m + 4)
     config.data = balls
-    model = build_model(config)
+    model = config.build_model()
     batch = balls.open("train").batch(range(2))
     frames, times = batch["frames"], batch["times"]
     loss, _, out, target = objective_loss(model, frames, times, n_context=balls.n_context, objective="prediction",

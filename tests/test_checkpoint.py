@@ -5,12 +5,11 @@ import torch
 
 from odevideo.errors import CheckpointError
 from odevideo.inference import load_checkpoint, save_checkpoint
-from odevideo.models import build_model
 
 
 def test_round_trip_gives_identical_outputs(tiny_config, tmp_path):
     config = tiny_config(latent="spatial")
-    model = build_model(config).eval()
+    model = config.build_model().eval()
     path = save_checkpoint(tmp_path / "run" / "checkpoints" / "best.safetensors", model, config, step=12,
                            val_mse=3.5)
     frames, t = torch.rand(2, 3, 1, 32, 32), torch.arange(3.0)
@@ -24,7 +23,7 @@ def test_round_trip_gives_identical_outputs(tiny_config, tmp_path):
 
 def test_corrupt_truncated_and_foreign_files_are_refused(tiny_config, tmp_path):
     config = tiny_config()
-    path = save_checkpoint(tmp_path / "a.safetensors", build_model(config), config, step=0)
+    path = save_checkpoint(tmp_path / "a.safetensors", config.build_model(), config, step=0)
     data = path.read_bytes()
     (tmp_path / "trunc.safetensors").write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match="trunc.safetensors"):
@@ -64,7 +63,7 @@ def test_a_pickle_disguised_as_a_checkpoint_does_not_run(tmp_path):
                                         ("objects", {"slots": 3, "sprite_pool": "min"})])
 def test_every_kind_round_trips_with_its_own_sizes(tiny_config, tmp_path, kind, model):
     config = tiny_config(kind, **model)
-    built = build_model(config).eval()
+    built = config.build_model().eval()
     loaded = load_checkpoint(save_checkpoint(tmp_path / "c.safetensors", built, config, step=3))
     assert loaded.config == config
     frames, t = torch.rand(1, 3, 1, 32, 32), torch.arange(3.0)
@@ -77,7 +76,7 @@ def test_a_checkpoint_of_odevideo_0_1_loads(tiny_config, tmp_path):
     from safetensors.torch import save_file
 
     config = tiny_config("convlstm", hidden=8, layers=2)
-    model = build_model(config)
+    model = config.build_model()
     old = {"data": config.to_dict()["data"], "train": {**config.to_dict()["train"], "flow_loss": 0.0},
            "model": {"kind": "convlstm", "latent": "spatial", "channels": 1, "patch": 4, "width": 8, "depth": 2,
                      "skip": False, "field": "conv", "aggregator": "gru", "output": "direct", "warp_source": "last"}}

@@ -5,7 +5,7 @@ import pytest
 
 from odevideo.config import SHIPPED_CONFIGS, Config, load_config, upgrade_legacy
 from odevideo.errors import ConfigError
-from odevideo.models import MODELS, build_model
+from odevideo.models import MODELS
 from odevideo.options import field_docs
 
 # Parameter counts of the shipped configs' models (the 30-minute rows of docs/benchmarks.md name 131,104).
@@ -15,7 +15,7 @@ PARAMETERS = {"demo": 450, "mmnist1": 450, "mmnist2": 450, "mmnist1_latent": 131
 
 @pytest.mark.parametrize("name", SHIPPED_CONFIGS)
 def test_every_shipped_config_loads_and_builds_its_recorded_model(name):
-    model = build_model(load_config(name))
+    model = load_config(name).build_model()
     assert sum(p.numel() for p in model.parameters()) == PARAMETERS[name]
 
 
@@ -53,9 +53,9 @@ def test_yaml_round_trip(tmp_path):
     (["train.lr"], "key=value"),
     (["data.batch_size=0"], "batch_size"),
     (["model.kind=gan"], "model.kind='gan' is not one of"),
-    (["model.output=direct"], "only model.output=warp does"),  # mmnist1_latent warps from the previous frame
-    (["model.kind=convlstm"], "cannot read irregular times"),  # mmnist1_latent trains on irregular times
-    (["model.kind=latent_rnn", "data.irregular=0.5"], "cannot read irregular times"),
+    (["model.kind=convlstm"], "cannot read times off the frame grid"),  # mmnist1_latent trains on irregular times
+    (["model.kind=latent_rnn", "data.irregular=0.5"], "cannot read times off the frame grid"),
+    (["model.kind=objects", "model.box=20"], r"model.box \(20\) must equal the data's object size \(28"),
     (["model.kind=convlstm", "model.kernel=4"], "must be odd"),
     (["train.precision=fp8"], "train.precision"),
 ])

@@ -7,7 +7,6 @@ import torch
 
 from odevideo.errors import DataError, SolverError
 from odevideo.inference import generate
-from odevideo.models import build_model
 
 
 def irregular_times(generator: torch.Generator, b: int, m: int, start: float, span: float) -> torch.Tensor:
@@ -19,7 +18,7 @@ def irregular_times(generator: torch.Generator, b: int, m: int, start: float, sp
 @pytest.mark.parametrize("latent", ["spatial", "vector"])
 def test_querying_the_context_times_reproduces_the_reconstruction_path(tiny_config, latent):
     torch.manual_seed(0)
-    model = build_model(tiny_config(latent=latent))
+    model = tiny_config(latent=latent).build_model()
     frames = torch.rand(3, 5, 1, 32, 32)
     t_ctx = torch.tensor([[0.0, 0.7, 1.1, 2.5, 4.0], [1.0, 2.0, 3.0, 4.0, 5.0], [0.5, 1.0, 2.2, 2.3, 3.9]])
     recon = generate(model, frames, t_ctx, t_ctx)
@@ -34,7 +33,7 @@ def test_querying_the_context_times_reproduces_the_reconstruction_path(tiny_conf
 def test_per_sample_times_in_one_batch_equal_a_loop_over_samples(tiny_config, extra):
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(1)
-    model = build_model(tiny_config(**extra))
+    model = tiny_config(**extra).build_model()
     b = 4
     frames = torch.rand(b, 6, 1, 32, 32)
     t_ctx = torch.cat([irregular_times(g, 1, 6, start, 5.0) for start in (0.0, 0.25, 3.0, 10.5)])
@@ -47,14 +46,14 @@ def test_per_sample_times_in_one_batch_equal_a_loop_over_samples(tiny_config, ex
 
 
 def test_warp_from_the_previous_context_frame_picks_the_latest_one_at_or_before_each_query(tiny_config):
-    model = build_model(tiny_config(output="warp", warp_source="previous"))
+    model = tiny_config(output="warp", warp_source="previous").build_model()
     frames = torch.arange(2 * 3, dtype=torch.float32).view(2, 3, 1, 1, 1).expand(-1, -1, 1, 32, 32)
     t_ctx = torch.tensor([[0.0, 2.0, 4.0], [1.0, 1.5, 6.0]])
     t_query = torch.tensor([[0.0, 1.0, 2.0, 3.0, 4.0, 5.5], [1.0, 1.2, 1.5, 5.9, 6.0, 9.0]])
     source, gap = model.warp_sources(frames, t_ctx, t_query)
     assert source[..., 0, 0, 0].tolist() == [[0, 0, 1, 1, 2, 2], [3, 3, 4, 4, 5, 5]]
     assert torch.allclose(gap, torch.tensor([[0.0, 1.0, 0.0, 1.0, 0.0, 1.5], [0.0, 0.2, 0.0, 4.4, 0.0, 3.0]]))
-    last = build_model(tiny_config(output="warp"))
+    last = tiny_config(output="warp").build_model()
     source, gap = last.warp_sources(frames, t_ctx, t_query)
     assert (source[..., 0, 0, 0] == frames[:, -1:, 0, 0, 0]).all()
     out = model(frames / 6, t_ctx, t_query)
@@ -62,7 +61,7 @@ def test_warp_from_the_previous_context_frame_picks_the_latest_one_at_or_before_
 
 
 def test_shared_times_and_per_sample_copies_of_them_agree(tiny_config):
-    model = build_model(tiny_config())
+    model = tiny_config().build_model()
     frames = torch.rand(2, 4, 1, 32, 32)
     t_ctx, t_query = torch.tensor([0.0, 0.5, 2.0, 3.0]), torch.tensor([1.5, 3.25, 6.0])
     shared = generate(model, frames, t_ctx, t_query)
@@ -72,7 +71,7 @@ def test_shared_times_and_per_sample_copies_of_them_agree(tiny_config):
 
 def test_the_model_tells_irregular_context_spacing_apart(tiny_config):
     torch.manual_seed(0)
-    model = build_model(tiny_config())
+    model = tiny_config().build_model()
     frames = torch.rand(1, 4, 1, 32, 32)
     regular = generate(model, frames, [0.0, 1.0, 2.0, 3.0], [4.0])
     stretched = generate(model, frames, [0.0, 2.0, 4.0, 6.0], [6.0 + 1.0])  # same frames, twice the spacing
@@ -81,7 +80,7 @@ def test_the_model_tells_irregular_context_spacing_apart(tiny_config):
 
 @pytest.mark.parametrize("kind", ["latent_rnn", "convlstm"])
 def test_discrete_models_accept_per_sample_grids(tiny_config, kind):
-    model = build_model(tiny_config(kind))
+    model = tiny_config(kind).build_model()
     frames = torch.rand(2, 3, 1, 32, 32)
     t_ctx = torch.tensor([[0.0, 1.0, 2.0], [5.0, 6.0, 7.0]])
     t_query = torch.tensor([[3.0, 4.0], [8.0, 10.0]])
@@ -105,6 +104,6 @@ def test_discrete_models_accept_per_sample_grids(tiny_config, kind):
     ([0.0, 1.0], [3.0], DataError, "3 context frames but 2 context times"),
 ])
 def test_bad_times_are_refused_with_clear_errors(tiny_config, t_ctx, t_query, error, match):
-    model = build_model(tiny_config())
+    model = tiny_config().build_model()
     with pytest.raises(error, match=match):
         generate(model, torch.rand(2, 3, 1, 32, 32), t_ctx, t_query)

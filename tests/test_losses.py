@@ -6,7 +6,6 @@ from torch.distributions import Normal, kl_divergence
 from torch.nn import functional as F
 
 from odevideo.losses import kl_to_standard_normal, objective_loss, pixel_loss
-from odevideo.models import build_model
 
 
 def test_kl_matches_the_closed_form_of_torch_distributions():
@@ -28,7 +27,7 @@ def test_pixel_losses_by_hand():
 def test_the_kl_term_enters_only_for_variational_models(tiny_config):
     frames, times = torch.rand(2, 5, 1, 32, 32), torch.arange(5.0)
     for variational in (False, True):
-        model = build_model(tiny_config(variational=variational)).eval()
+        model = tiny_config(variational=variational).build_model().eval()
         total, recon, out, _ = objective_loss(model, frames, times, n_context=3, objective="prediction",
                                               loss="bce", kl_weight=0.5)
         kl = 0.0 if not variational else 0.5 * kl_to_standard_normal(out.z0_mean, out.z0_logvar)
@@ -37,7 +36,7 @@ def test_the_kl_term_enters_only_for_variational_models(tiny_config):
 
 @pytest.mark.parametrize("objective", ["prediction", "reconstruction"])
 def test_objective_sorts_interleaved_irregular_targets_per_sample(tiny_config, objective):
-    model = build_model(tiny_config()).eval()
+    model = tiny_config().build_model().eval()
     frames = torch.rand(2, 5, 1, 32, 32)
     times = torch.tensor([[0.0, 0.5, 2.0, 1.0, 3.5], [0.0, 1.5, 1.75, 0.25, 2.5]])  # targets interleave
     _, _, out, target = objective_loss(model, frames, times, n_context=3, objective=objective, loss="mse",

@@ -9,7 +9,6 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from odevideo import metrics
 from odevideo.evaluation import BASELINES, baseline, evaluate
-from odevideo.models import build_model
 
 
 def test_mse_mae_by_hand():
@@ -101,7 +100,7 @@ def test_baselines():
 
 
 def test_evaluate_reports_model_and_baselines_on_the_same_sequences(tiny_config):
-    model = build_model(tiny_config())
+    model = tiny_config().build_model()
     seqs = np.random.default_rng(0).integers(0, 256, (5, 7, 1, 32, 32), dtype=np.uint8)
     res = evaluate(model, seqs, n_context=4, n_future=3, batch_size=2)
     target = torch.from_numpy(seqs[:, 4:7]).float() / 255

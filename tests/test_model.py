@@ -6,7 +6,7 @@ import torch
 from odevideo.data.moving_mnist import MovingMNIST, as_float_frames
 from odevideo.errors import ConfigError, DataError, SolverError
 from odevideo.losses import pixel_loss
-from odevideo.models import MODELS, build_model
+from odevideo.models import MODELS
 from odevideo.models.compose import EPS, compose, warp
 
 
@@ -15,7 +15,7 @@ from odevideo.models.compose import EPS, compose, warp
                                           ("spatial", {"output": "warp", "warp_source": "previous"})])
 @pytest.mark.parametrize("m,t_query", [(3, [0.0, 1.0, 2.0, 3.5, 7.25]), (1, [0.5]), (7, [2.2, 9.9, 10.0])])
 def test_shapes_for_odd_context_and_real_times(tiny_config, latent, extra, m, t_query):
-    model = build_model(tiny_config(latent=latent, **extra))
+    model = tiny_config(latent=latent, **extra).build_model()
     frames = torch.rand(2, m, 1, 32, 32)
     out = model(frames, torch.arange(float(m)), torch.tensor(t_query))
     assert out.logits.shape == (2, len(t_query), 1, 32, 32)
@@ -25,7 +25,7 @@ def test_shapes_for_odd_context_and_real_times(tiny_config, latent, extra, m, t_
 
 
 def test_querying_a_subset_of_times_gives_the_same_frames(tiny_config):
-    model = build_model(tiny_config(latent="spatial")).eval()
+    model = tiny_config(latent="spatial").build_model().eval()
     frames = torch.rand(2, 4, 1, 32, 32)
     t_ctx = torch.arange(4.0)
     full = model(frames, t_ctx, torch.tensor([0.0, 1.0, 2.5, 3.0, 6.0])).logits
@@ -34,7 +34,7 @@ def test_querying_a_subset_of_times_gives_the_same_frames(tiny_config):
 
 
 def test_variational_model_samples_in_training_and_uses_the_mean_in_eval(tiny_config):
-    model = build_model(tiny_config(variational=True))
+    model = tiny_config(variational=True).build_model()
     frames, t = torch.rand(2, 3, 1, 32, 32), torch.arange(3.0)
     g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(2)
     a, b = model(frames, t, t, generator=g1), model(frames, t, t, generator=g2)
@@ -45,7 +45,7 @@ def test_variational_model_samples_in_training_and_uses_the_mean_in_eval(tiny_co
 
 
 def test_bad_inputs_are_refused_with_clear_errors(tiny_config):
-    model = build_model(tiny_config())
+    model = tiny_config().build_model()
     frames = torch.rand(1, 3, 1, 32, 32)
     with pytest.raises(DataError, match=r"\(B, M, 1, 32, 32\)"):
         model(torch.rand(1, 3, 32, 32), torch.arange(3.0), torch.arange(3.0))
@@ -59,7 +59,7 @@ def test_bad_inputs_are_refused_with_clear_errors(tiny_config):
 
 def test_a_frame_size_the_layout_cannot_fold_is_refused(tiny_config):
     with pytest.raises(ConfigError, match="divisible by model.patch"):
-        build_model(tiny_config(patch=5))
+        tiny_config(patch=5).build_model()
 
 
 @pytest.mark.parametrize("kind,objective", [("latent_ode", "prediction"), ("latent_ode", "reconstruction"),
@@ -68,7 +68,7 @@ def test_a_frame_size_the_layout_cannot_fold_is_refused(tiny_config):
 def test_every_learned_encoder_overfits_one_batch(tiny_config, kind, objective):
     # (the object model's encoder is not learned: tests/test_objects.py trains its force)
     factor = 5
-    model = build_model(tiny_config(kind))
+    model = tiny_config(kind).build_model()
     batch = MovingMNIST("train", digits=1, size=32, digit_size=14, n_frames=8).batch(range(4))
     frames, times = batch["frames"], batch["times"][0]
     n_query = 4 if objective == "reconstruction" else 8
@@ -85,20 +85,20 @@ def test_every_learned_encoder_overfits_one_batch(tiny_config, kind, objective):
 
 
 def test_config_fields_reach_the_model(tiny_config):
-    assert build_model(tiny_config(latent="vector")).latent_shape == (4,)
-    assert build_model(tiny_config(latent_dim=6)).latent_shape == (6, 8, 8)
+    assert tiny_config(latent="vector").build_model().latent_shape == (4,)
+    assert tiny_config(latent_dim=6).build_model().latent_shape == (6, 8, 8)
     frames, t = torch.rand(1, 2, 1, 32, 32), torch.arange(2.0)
     nfe = {}
     for step in (1.0, 0.25):
         config = tiny_config()
         config.solver.step_size = step
-        nfe[step] = build_model(config)(frames, t, torch.tensor([4.0])).nfe
+        nfe[step] = config.build_model()(frames, t, torch.tensor([4.0])).nfe
     assert nfe == {1.0: 4 * 4, 0.25: 4 * 16}  # rk4: 4 evaluations per step over 4 time units
 
 
 @pytest.mark.parametrize("kind", ["latent_rnn", "convlstm"])
 def test_discrete_baselines_share_the_interface_and_need_whole_steps(tiny_config, kind):
-    model = build_model(tiny_config(kind))
+    model = tiny_config(kind).build_model()
     assert isinstance(model, MODELS[kind].model)
     frames = torch.rand(2, 4, 1, 32, 32)
     out = model(frames, torch.arange(4.0), torch.tensor([0.0, 3.0, 4.0, 9.0]))
@@ -108,13 +108,13 @@ def test_discrete_baselines_share_the_interface_and_need_whole_steps(tiny_config
 
 
 def test_convlstm_layout_follows_its_config(tiny_config):
-    model = build_model(tiny_config("convlstm", hidden=8, layers=3, kernel=3))
+    model = tiny_config("convlstm", hidden=8, layers=3, kernel=3).build_model()
     assert len(model.cells) == 3 and model.cells[0].gates.kernel_size == (3, 3)
     assert model.cells[1].gates.in_channels == 16 and model.out.in_channels == 8
 
 
 def test_convlstm_future_depends_on_context_but_not_on_later_frames(tiny_config):
-    model = build_model(tiny_config("convlstm")).eval()
+    model = tiny_config("convlstm").build_model().eval()
     frames = torch.rand(1, 4, 1, 32, 32)
     t = torch.arange(4.0)
     changed = frames.clone()
@@ -154,7 +154,7 @@ def test_compose_stays_finite_under_bf16_autocast():
 def test_a_new_warp_model_starts_by_copying_its_source_frame(tiny_config):
     batch = MovingMNIST("train", digits=1, size=32, digit_size=14, n_frames=8).batch(range(4))
     frames, times = as_float_frames(batch["frames"]), batch["times"][0]
-    out = build_model(tiny_config(output="warp")).eval()(frames[:, :4], times[:4], times)
+    out = tiny_config(output="warp").build_model().eval()(frames[:, :4], times[:4], times)
     assert out.flow.shape == (4, 8, 2, 32, 32) and out.flow.abs().max() < 1.0  # near-zero flow
     # the mask starts at sigmoid(3) = 0.95 on the warped last context frame
     assert (out.frames[:, 3] - frames[:, 3]).abs().mean() < 0.1

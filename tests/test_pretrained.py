@@ -96,7 +96,7 @@ def test_the_readmes_first_example_needs_no_file_and_no_training(tmp_path, run_c
     assert iio.imread(out).shape[:3] == (40, 64, 64)  # t = 9.25, 9.5, ..., 19
 
 
-def test_a_sample_clip_is_refused_by_a_wrong_name(run_cli, tmp_path):
+def test_a_example_clip_is_refused_by_a_wrong_name(run_cli, tmp_path):
     code, _, err = run_cli(["predict", "--checkpoint", "mmnist2", "--input", "digits3", "--out",
                             str(tmp_path / "x.gif")])
     assert code != 0 and "digits3" in err

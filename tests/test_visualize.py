@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from odevideo.models import Generation
 from odevideo.visualize import CONTEXT_MARK, comparison_grid, latent_plot, pose_plot, side_by_side, write_frames
 from tests.conftest import KIND_TINY, TINY
 
@@ -50,9 +51,11 @@ def test_side_by_side_puts_a_white_gap_between_truth_and_generated():
     assert (pair[..., :5] == 0).all() and (pair[..., 5:7] == 1).all() and (pair[..., 7:] == 0.25).all()
 
 
-def test_latent_plot_draws_the_trajectories(tmp_path):
+def test_latent_plot_draws_the_trajectories(tmp_path, tiny_config):
     z = torch.randn(3, 8, 4, 2, 2).cumsum(1)  # (N, T, *latent)
-    image = iio.imread(latent_plot(z, 5, tmp_path / "l.png"))
+    view = tiny_config().build_model().latent_view(Generation(logits=torch.zeros(3, 8, 1, 2, 2), z_traj=z))
+    assert view.kind == "pca" and view.points.shape == (3, 8, 2)
+    image = iio.imread(latent_plot(view.points, view.explained, 5, tmp_path / "l.png"))
     assert image.shape[:2] == (550, 660)
     rgb = image[..., :3].astype(int)
     coloured = (rgb.max(-1) - rgb.min(-1)) > 60  # the tab10 line colours, not grey axes or text

@@ -76,13 +76,13 @@ def test_an_uploaded_gif_at_four_times_the_frame_rate(client, tmp_path):
 
 
 def test_the_page_generates_what_generate_does_at_the_asked_times():
-    from odevideo.data.samples import sample_clip
+    from odevideo.data.examples import example_clip
     from odevideo.data.videos import Clip
     from odevideo.inference import generate, load_checkpoint
     from odevideo.web import service
 
     ckpt = load_checkpoint("balls")
-    frames = sample_clip("balls")
+    frames = example_clip("balls")
     clip = Clip(frames, np.arange(len(frames), dtype=np.float64))
     result = service.run(ckpt, clip, service.Request(fps_factor=2, horizon=3.0), Limits())
     context = torch.from_numpy(clip.frames[:10]).float() / 255
@@ -142,8 +142,8 @@ def test_bad_uploads_get_a_message_and_the_server_carries_on(client, tmp_path, c
     ({"model": "mmnist2", "clip": "digits2", "fps_factor": "8", "horizon": "1000"}, "more than the 400"),
     ({"model": "mmnist2", "clip": "digits2", "n_context": "50"}, "between 1 and the clip's 20"),
     ({"model": "nope", "clip": "digits2"}, "no model 'nope'"),
-    ({"model": "mmnist2"}, "choose a sample sequence or upload"),
-    ({"model": "mmnist2", "clip": "digits9"}, "no sample clip"),
+    ({"model": "mmnist2"}, "choose an example clip or upload"),
+    ({"model": "mmnist2", "clip": "digits9"}, "no example clip"),
 ])
 def test_bad_requests_get_a_message(client, form, message):
     r = client.post("/api/predict", data=form)

@@ -19,13 +19,11 @@ from typing import Any, Literal
 
 from odevideo.data import DATASETS, ClipsConfig, DataConfig, MovingMNISTConfig
 from odevideo.errors import ConfigError
-from odevideo.models import MODELS, LatentODEConfig, ModelConfig
+from odevideo.models import MODELS, LatentODEConfig, ModelConfig, VideoModel, build_model
 from odevideo.ode.solve import SolverConfig
 from odevideo.options import build, check_choices, check_positive, field_docs
 
 SHIPPED_CONFIGS = ("demo", "mmnist1", "mmnist2", "mmnist1_latent", "mmnist2_latent", "balls", "kth", "colour")
-# models that step once per frame (or a pass of frames): they need times on the frame grid
-DISCRETE_KINDS = ("latent_rnn", "convlstm", "simvp")
 
 
 @dataclass
@@ -104,22 +102,15 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
-        if self.model.kind in DISCRETE_KINDS and self.data.irregular > 0:
-            raise ConfigError(f"model.kind={self.model.kind} steps once per frame and cannot read irregular "
-                              f"times: set data.irregular=0 (got {self.data.irregular})")
-        if self.model.kind in DISCRETE_KINDS and getattr(self.data, "timestamps", False):
-            raise ConfigError(f"model.kind={self.model.kind} steps once per frame and cannot read a video's "
-                              "recorded times: set data.timestamps=false to number the frames 0, 1, 2, ...")
-        if self.data.kind == "folder" and self.data.irregular > 0:
-            raise ConfigError("data.irregular needs a dataset that renders any real time (moving_mnist, "
-                              "bouncing_balls): a folder's clips carry the times their files recorded")
-        if self.model.kind == "simvp":
-            if self.model.context != self.data.n_context:
-                raise ConfigError(f"model.context ({self.model.context}) must equal data.n_context "
-                                  f"({self.data.n_context}): SimVP's translator is built for that many frames")
-            if self.train.objective == "reconstruction":
-                raise ConfigError("model.kind=simvp predicts only beyond its context, so "
-                                  "train.objective=reconstruction leaves it nothing to learn: use prediction")
+        if not MODELS[self.model.kind].model.continuous and self.data.off_grid:
+            raise ConfigError(f"model.kind={self.model.kind} steps once per frame and cannot read times off the "
+                              "frame grid: set data.irregular=0 (and, for a folder, data.timestamps=false to "
+                              "number the frames 0, 1, 2, ...)")
+        self.model.check_with(self.data, self.train)
+
+    def build_model(self) -> VideoModel:
+        """The model this config describes, for its data's frames, with its solver."""
+        return build_model(self.model, channels=self.data.channels, size=self.data.size, solver=self.solver)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -274,7 +265,7 @@ def upgrade_legacy(tree: dict[str, Any]) -> dict[str, Any]:
         if kind == "latent_rnn":
             model.pop("field_hidden", None)
             model.pop("field_layers", None)
-        if model.get("output", "direct") != "warp":
-            model["warp_source"] = "last"  # 0.1 accepted and ignored it with the direct output
+        model.setdefault("output", "direct")  # 0.1's defaults, which are no longer today's
+        model.setdefault("warp_source", "last")
     tree["model"], tree["train"] = model, train
     return tree

@@ -12,8 +12,9 @@ from odevideo.config import load_config
 from odevideo.data.moving_mnist import as_float_frames
 from odevideo.evaluation import evaluate, load_test_sequences, write_json
 from odevideo.inference import generate, load_checkpoint
+from odevideo.models import LatentView
 from odevideo.training.run import train
-from odevideo.visualize import comparison_grid, html_report, latent_plot, pose_plot, side_by_side, write_frames
+from odevideo.visualize import comparison_grid, html_report, plot_latent, side_by_side, write_frames
 
 N_TEST = 256  # demo test sequences (generated from MNIST test digits, seed 0)
 N_SHOWN = 8  # sequences in the latent plot; the first 4 are in the grid, the first in the GIF
@@ -63,7 +64,7 @@ def run_demo(out_dir: str | Path = "odevideo-demo", *, steps: int | None = None,
     files = {
         "grid": comparison_grid(list(shown[:4]), list(generated[:4]), d.n_context, out_dir / "comparison.png"),
         "gif": write_frames(out_dir / "truth_vs_generated.gif", side_by_side(shown[0], generated[0]), fps=4),
-        "latent": latent_view(ckpt.model, out.z_traj.cpu(), shown, d.n_context, out_dir),
+        "latent": latent_picture(ckpt.model.latent_view(out), shown, d.n_context, out_dir),
         "checkpoint": ckpt.path,
     }
     results["seconds_total"] = round(time.perf_counter() - start, 1)  # training, scoring and drawing
@@ -81,11 +82,9 @@ def run_demo(out_dir: str | Path = "odevideo-demo", *, steps: int | None = None,
     return DemoResult(files=files, mse=float(results["mse"]), baselines=base)  # type: ignore[arg-type]
 
 
-def latent_view(model: torch.nn.Module, z_traj: torch.Tensor, frames: torch.Tensor, n_context: int,
-                out_dir: Path) -> Path:
-    """The picture of a model's latent path: object models draw each object's centre over the last context
-    frame (``latent_poses.png``); others plot the latent on its first two principal components
-    (``latent_pca.png``)."""
-    if hasattr(model, "centres"):
-        return pose_plot(frames[:, n_context - 1], model.centres(z_traj), n_context, out_dir / "latent_poses.png")
-    return latent_plot(z_traj, n_context, out_dir / "latent_pca.png")
+def latent_picture(view: LatentView | None, frames: torch.Tensor, n_context: int, out_dir: Path) -> Path | None:
+    """The picture of a model's latent path (:func:`~odevideo.visualize.plot_latent`): ``latent_poses.png``
+    for object tracks, ``latent_pca.png`` for principal components; ``None`` for a model without a latent."""
+    if view is None:
+        return None
+    return plot_latent(view, frames, n_context, out_dir / f"latent_{'poses' if view.kind == 'tracks' else 'pca'}.png")

@@ -19,7 +19,8 @@ import torch
 from odevideo.config import Config, upgrade_legacy
 from odevideo.data.moving_mnist import as_float_frames
 from odevideo.errors import CheckpointError, ConfigError
-from odevideo.models import Generation, VideoModel, build_model
+from odevideo.models import Generation, VideoModel
+from odevideo.times import as_times
 
 FORMAT = "odevideo/2"  # 1: odevideo 0.1 (one model section for every kind), upgraded on load
 FORMATS = ("odevideo/1", FORMAT)
@@ -117,7 +118,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
         config = Config.from_dict(upgrade_legacy(tree) if meta["format"] == "odevideo/1" else tree)
     except (json.JSONDecodeError, ConfigError) as exc:
         raise CheckpointError(f"checkpoint {path} holds an unreadable config: {exc}") from None
-    model = build_model(config)
+    model = config.build_model()
     try:
         model.load_state_dict(tensors)
     except RuntimeError as exc:
@@ -126,12 +127,6 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     val = meta.get("val_mse") or None
     return Checkpoint(model=model, config=config, path=path, step=int(meta.get("step", 0)),
                       val_mse=None if val is None else float(val))
-
-
-def as_times(values: Sequence[float] | Sequence[Sequence[float]] | torch.Tensor) -> torch.Tensor:
-    """Times as float32, (T,) or (B, T); a scalar becomes (1,)."""
-    t = torch.as_tensor(values, dtype=torch.float32)
-    return t.reshape(-1) if t.ndim < 2 else t
 
 
 @torch.no_grad()
@@ -150,7 +145,7 @@ def generate(model: VideoModel, frames: torch.Tensor, t_context: Sequence[float]
 
 def require_stochastic(model: VideoModel) -> None:
     """``ConfigError`` unless ``model`` draws its futures from a distribution (its ``stochastic`` property)."""
-    if not getattr(model, "stochastic", False):
+    if not model.stochastic:
         raise ConfigError("this model is deterministic (one future per context): samples need a stochastic "
                           "model (model.kind=latent_ode or latent_rnn with model.variational=true, or "
                           "model.kind=objects with model.track_temperature > 0)")

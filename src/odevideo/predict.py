@@ -8,60 +8,12 @@ from pathlib import Path
 
 import torch
 
+from odevideo import times as timing
 from odevideo.data.videos import ARRAY_SUFFIXES, read_array, read_clip, read_frames
 from odevideo.errors import DataError
 from odevideo.inference import generate, sample_futures
 from odevideo.models import VideoModel
 from odevideo.visualize import write_frames
-
-
-def resolve_context_times(n_context: int, times: Sequence[float] | None = None) -> torch.Tensor:
-    """Times of the context frames: ``times`` (one per frame, strictly increasing, >= 0; irregular spacing is
-    fine) or 0, 1, ..., n_context - 1."""
-    if times is None:
-        return torch.arange(n_context, dtype=torch.float32)
-    t = _checked(times, "--context-times")
-    if t.numel() != n_context:
-        raise DataError(f"--context-times gives {t.numel()} times for {n_context} context frames")
-    return t
-
-
-def query_times(t_context: torch.Tensor, *, n_future: int | None = None, horizon: float | None = None,
-                times: Sequence[float] | None = None, fps_factor: int = 1,
-                include_context: bool = False) -> torch.Tensor:
-    """The times to generate, in units of input frame intervals.
-
-    Either explicit real ``times``, or a frame grid with ``fps_factor`` frames per input interval (K = 4 is a
-    4x higher frame rate, or 4x slow motion at the input's playback rate) running ``n_future`` frame intervals
-    (or a real ``horizon``) past the last context time; ``include_context`` starts the grid at the first
-    context time instead, so the context window is re-rendered at the new rate too.
-    """
-    if times is not None:
-        if n_future is not None or horizon is not None or fps_factor != 1 or include_context:
-            raise DataError("--times lists the times itself: drop --n-future/--horizon/--fps-factor/--include-context")
-        return _checked(times, "--times")
-    if (n_future is None) == (horizon is None):
-        raise DataError("give exactly one of --n-future N, --horizon H or --times t1,t2,...")
-    if fps_factor < 1:
-        raise DataError(f"--fps-factor must be a whole number >= 1, got {fps_factor}")
-    span = float(n_future) if n_future is not None else float(horizon)  # type: ignore[arg-type]
-    if not (math.isfinite(span) and span > 0):
-        raise DataError(f"--n-future/--horizon must be > 0, got {n_future if n_future is not None else horizon}")
-    first, last = float(t_context[0]), float(t_context[-1])
-    start = first if include_context else last
-    steps = torch.arange(0 if include_context else 1, int(round((last - start + span) * fps_factor, 6)) + 1)
-    return start + steps.to(torch.float64).div(fps_factor).to(torch.float32)
-
-
-def _checked(values: Sequence[float], flag: str) -> torch.Tensor:
-    t = torch.tensor(list(values), dtype=torch.float32)
-    if t.numel() == 0 or not torch.isfinite(t).all():
-        raise DataError(f"{flag} must be finite numbers, got {list(values)}")
-    if t.numel() > 1 and not (t[1:] > t[:-1]).all():
-        raise DataError(f"{flag} must be strictly increasing, got {t.tolist()}")
-    if float(t[0]) < 0:
-        raise DataError(f"{flag} must be >= 0 (the first context frame is at t=0 by default), got {float(t[0])}")
-    return t
 
 
 def read_context(path: str | Path, channels: int, size: int,
@@ -89,11 +41,12 @@ def predict_file(model: VideoModel, input_path: str | Path, out_path: str | Path
         model: a trained video model.
         input_path: a video (mp4, webm, avi, mov, mkv, gif, ...), a folder of frames, or an array: ``.npy``
             (T, H, W) or (T, C, H, W), uint8 or float in [0, 1], ``.npz`` with ``frames`` and optional ``times``;
-            or the name of a sample clip (:mod:`odevideo.data.samples`: ``digits1``, ``digits2``, ...).
+            or the name of a example clip (:mod:`odevideo.data.examples`: ``digits1``, ``digits2``, ...).
             Frames are brought to the model's size (shorter side resized, centre cropped).
         out_path: ``.npy``, ``.gif``, ``.mp4`` or ``.webm``, chosen by extension.
         n_context: context frames (default: all frames of the input).
-        n_future, horizon, times, fps_factor, include_context: what to generate, see :func:`query_times`.
+        n_future, horizon, times, fps_factor, include_context: what to generate, see
+            :func:`odevideo.times.query_times`.
         context_times: times of the context frames, for irregularly sampled inputs; default: the times the
             file recorded (presentation times of a video, GIF durations, an .npz's ``times``; else 0, 1, ...).
         fps: frame rate of a video output (with ``fps_factor`` K, the input's rate times K plays in real time).
@@ -111,8 +64,8 @@ def predict_file(model: VideoModel, input_path: str | Path, out_path: str | Path
     n_context = frames.shape[0] if n_context is None else n_context
     if not 1 <= n_context <= frames.shape[0]:
         raise DataError(f"--n-context {n_context} must be between 1 and the {frames.shape[0]} frames of {input_path}")
-    t_context = recorded[:n_context] if context_times is None else resolve_context_times(n_context, context_times)
-    t_query = query_times(t_context, n_future=n_future, horizon=horizon, times=times, fps_factor=fps_factor,
+    t_context = recorded[:n_context] if context_times is None else timing.context_times(n_context, context_times)
+    t_query = timing.query_times(t_context, n_future=n_future, horizon=horizon, times=times, fps_factor=fps_factor,
                           include_context=include_context)
     if samples > 1:
         draws = sample_futures(model, frames[None, :n_context], t_context, t_query, samples, generator=generator)[0]

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from odevideo.errors import DataError
+from odevideo.models.base import LatentView
 
 CONTEXT_MARK = (220, 60, 60)  # colour of the bar between observed and generated frames
 
@@ -82,32 +83,18 @@ def side_by_side(truth: torch.Tensor, generated: torch.Tensor, *, gap: int = 2) 
     return torch.cat([truth.cpu(), white, generated.cpu()], dim=-1)
 
 
-def principal_components(flat: torch.Tensor) -> tuple[torch.Tensor, list[float]]:
-    """Points (N, D) -> their coordinates on the first two principal components, (N, 2) float64 (zeros where
-    there are fewer components), and the fraction of the variance each explains."""
-    flat = flat.detach().double().cpu()
-    centred = flat - flat.mean(0)
-    points = torch.zeros(len(flat), 2, dtype=torch.float64)
-    if len(flat) < 2:
-        return points, [0.0, 0.0]
-    _, s, v = torch.linalg.svd(centred, full_matrices=False)
-    k = min(2, v.shape[0])
-    points[:, :k] = centred @ v[:k].T
-    explained = (s[:2] ** 2 / (s**2).sum().clamp_min(1e-12)).tolist()
-    return points, explained + [0.0] * (2 - len(explained))
-
-
-def latent_plot(z_traj: torch.Tensor, n_context: int, path: str | Path, *, title: str = "") -> Path:
-    """Plot latent trajectories (N, T, *latent) on their first two principal components: the observed part
-    as solid lines with dots, the extrapolated part dashed with crosses."""
+def latent_plot(points: torch.Tensor, explained: list[float], n_context: int, path: str | Path, *,
+                title: str = "") -> Path:
+    """Plot latent trajectories on their first two principal components, ``points`` (N, T, 2) (a model's
+    :meth:`~odevideo.models.base.VideoModel.latent_view`), ``explained`` the fraction of variance of each: the
+    observed part as solid lines with dots, the extrapolated part dashed with crosses."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    n, t = z_traj.shape[:2]
-    points, explained = principal_components(z_traj.reshape(n * t, -1))
-    pcs = points.reshape(n, t, 2).numpy()
+    n = points.shape[0]
+    pcs = points.detach().double().cpu().numpy()
     fig, ax = plt.subplots(figsize=(6, 5), dpi=110)
     colours = plt.cm.tab10(np.arange(n) % 10)
     for i in range(n):
@@ -157,6 +144,15 @@ def pose_plot(frames: torch.Tensor, centres: torch.Tensor, n_context: int, path:
             ax.plot(xs[n_context - 1:], ys[n_context - 1:], "--x", color=colours[j], ms=3, lw=1.0)
     fig.suptitle("object centres: context solid, extrapolation dashed", fontsize=9)
     return _save_figure(fig, path)
+
+
+def plot_latent(view: LatentView, frames: torch.Tensor, n_context: int, path: str | Path) -> Path:
+    """Draw a model's latent view (:meth:`~odevideo.models.base.VideoModel.latent_view`) of N sequences:
+    object tracks over each sequence's last context frame (:func:`pose_plot`; ``frames`` (N, T, C, H, W)), or
+    the latent on its principal components (:func:`latent_plot`)."""
+    if view.kind == "tracks":
+        return pose_plot(frames[:, n_context - 1], view.points, n_context, path)
+    return latent_plot(view.points, view.explained or [0.0, 0.0], n_context, path)
 
 
 def _save_figure(fig: object, path: str | Path) -> Path:

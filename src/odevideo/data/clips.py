@@ -73,6 +73,16 @@ class ClipsConfig:
         """Image channels of the frames (1 grey, 3 colour)."""
         return 1
 
+    @property
+    def off_grid(self) -> bool:
+        """Whether the clips' times can leave the frame grid 0, 1, 2, ... (irregular sampling)."""
+        return self.irregular > 0
+
+    @property
+    def object_size(self) -> int | None:
+        """The side in pixels of the objects every clip shows, where the dataset fixes one; else ``None``."""
+        return None
+
 
 class Source(Protocol):
     """One split of a dataset: batches by index (see the module docstring). Every dataset config opens one with

@@ -77,6 +77,14 @@ class FolderConfig(ClipsConfig):
                 and self.val_fraction + self.test_fraction < 1):
             raise ConfigError("data.val_fraction and data.test_fraction must be in [0, 1) and sum below 1, got "
                               f"{self.val_fraction} and {self.test_fraction}")
+        if self.irregular > 0:
+            raise ConfigError("data.irregular needs a dataset that renders any real time (moving_mnist, "
+                              "bouncing_balls): a folder's clips carry the times their files recorded")
+
+    @property
+    def off_grid(self) -> bool:
+        """A folder's recorded times (``timestamps``) may fall between whole frames."""
+        return self.timestamps
 
     def open(self, split: str, progress: bool = False) -> FolderClips:
         """The clips of one split (decoding into the cache what is not there yet)."""

@@ -61,6 +61,11 @@ class MovingMNISTConfig(ClipsConfig):
         if self.digit_size > self.size:
             raise ConfigError(f"digit_size {self.digit_size} is larger than the canvas {self.size}")
 
+    @property
+    def object_size(self) -> int | None:
+        """The digits' side in pixels."""
+        return self.digit_size
+
     def open(self, split: Split, progress: bool = False) -> MovingMNIST:
         """The generator of one split (rendered on demand: nothing to show progress for)."""
         return MovingMNIST(split, digits=self.digits, size=self.size, digit_size=self.digit_size,

@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from odevideo.data.samples import SAMPLES, sample_clip
+from odevideo.data.examples import EXAMPLES, example_clip
 from odevideo.errors import DataError
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".ogv", ".gif")
@@ -49,7 +49,7 @@ def read_clip(path: str | Path, *, channels: int, size: int | None = None,
         path: a video (mp4, webm, avi, mov, mkv, gif), a folder of png/jpg frames (sorted by name), or an
             array: ``.npy`` (T, H, W) or (T, C, H, W), uint8 or float in [0, 1]; ``.npz`` with ``frames`` (or its
             only array) and optionally ``times``; or, where nothing exists at that path, the name of a sample
-            clip (:mod:`odevideo.data.samples`).
+            clip (:mod:`odevideo.data.examples`).
         channels: 1 (colour is turned to grey by luma) or 3 (grey is repeated).
         size: resize the shorter side to ``size`` and centre-crop to ``size`` x ``size``; ``None`` keeps the size.
         max_frames: read only the first this many frames.
@@ -68,11 +68,11 @@ def read_clip(path: str | Path, *, channels: int, size: int | None = None,
     if path.is_dir():
         frames = _read_image_folder(path, prepare, max_frames)
         times = np.arange(len(frames), dtype=np.float64)
-    elif not path.exists() and str(path) in SAMPLES:
-        frames = prepare(sample_clip(str(path))[:max_frames])
+    elif not path.exists() and str(path) in EXAMPLES:
+        frames = prepare(example_clip(str(path))[:max_frames])
         times = np.arange(len(frames), dtype=np.float64)
     elif not path.is_file():
-        raise DataError(f"{path} does not exist (nor is it a sample clip: {', '.join(SAMPLES)})")
+        raise DataError(f"{path} does not exist (nor is it a example clip: {', '.join(EXAMPLES)})")
     elif path.suffix.lower() == ".gif":
         frames, times = _read_gif(path, prepare, max_frames)
     elif path.suffix.lower() in VIDEO_SUFFIXES:

@@ -15,13 +15,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from odevideo.models.base import EPS, to_logits  # noqa: F401 (EPS: the margin of the composed logits)
+
 # Channels per image channel of the decoder output in composition mode: draw logits, then (after all image
 # channels) 2 flow channels and 1 mask channel.
 EXTRA_CHANNELS = 3
 FLOW_SCALE = 4.0  # pixels of displacement per unit of decoder output
 MASK_INIT = 3.0  # initial mask logit: start by copying the source frame (sigmoid(3) = 0.95), so the flow gets
 # gradients from the start instead of the mask closing before the flow has learnt to move anything
-EPS = 1e-4  # keeps composed probabilities off 0 and 1 so their logits (and BCE gradients) stay finite
 
 
 def init_composition(last_conv: nn.Conv2d, channels: int, patch: int) -> None:
@@ -65,4 +66,4 @@ def compose(out: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
         c = source.shape[1]
         draw, flow, mask = out[:, :c], flow_of(out, c), torch.sigmoid(out[:, c + 2:c + 3])
         frame = mask * warp(source, flow) + (1 - mask) * torch.sigmoid(draw)
-        return torch.logit(EPS + (1 - 2 * EPS) * frame)
+        return to_logits(frame)

@@ -11,21 +11,21 @@ and predicts frame k.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from odevideo.errors import ConfigError
-from odevideo.models.inputs import check_inputs, frame_grid_steps
-from odevideo.models.output import Generation
+from odevideo.models.base import Generation, KindConfig, VideoModel
 from odevideo.ode import SolverConfig
 from odevideo.options import check_choices, check_positive
+from odevideo.times import grid_steps
 
 
 @dataclass
-class ConvLSTMConfig:
+class ConvLSTMConfig(KindConfig):
     """The ConvLSTM baseline (``kind: convlstm``), laid out as OpenSTL's Moving MNIST ConvLSTM.
 
     Attributes:
@@ -64,8 +64,8 @@ class ConvLSTMCell(nn.Module):
         return torch.sigmoid(o) * torch.tanh(c), c
 
 
-class ConvLSTM(nn.Module):
-    """Stacked ConvLSTM video predictor.
+class ConvLSTM(VideoModel):
+    """Stacked ConvLSTM video predictor (deterministic, on the frame grid).
 
     Args:
         config: the layout (:class:`ConvLSTMConfig`).
@@ -74,24 +74,29 @@ class ConvLSTM(nn.Module):
         solver: unused (a discrete model); accepted so that every model kind is built alike.
     """
 
+    continuous: ClassVar[bool] = False
+
     def __init__(self, config: ConvLSTMConfig, *, channels: int, size: int, solver: SolverConfig | None = None
                  ) -> None:
-        super().__init__()
+        super().__init__(channels=channels, size=size)
         if size % config.patch:
             raise ConfigError(f"frame size {size} must be divisible by model.patch {config.patch}")
-        self.config, self.channels, self.size = config, channels, size
+        self.config = config
         self.patch, self.hidden = config.patch, config.hidden
         folded = channels * config.patch**2
         self.cells = nn.ModuleList(ConvLSTMCell(folded if i == 0 else config.hidden, config.hidden, config.kernel)
                                    for i in range(config.layers))
         self.out = nn.Conv2d(config.hidden, folded, 1)
 
-    def forward(self, frames: torch.Tensor, t_context: torch.Tensor, t_query: torch.Tensor, *,
-                generator: torch.Generator | None = None) -> Generation:
-        """Frames at ``t_query`` (whole steps after ``t_context[0]``) from context ``frames`` (B, M, C, H, W)."""
-        t_context, t_query = check_inputs(frames, t_context, t_query, channels=self.channels, size=self.size)
+    def forward(self, context: torch.Tensor, t_context: torch.Tensor, t_query: torch.Tensor, *,
+                sample: bool = False, generator: torch.Generator | None = None) -> Generation:
+        """Frames at ``t_query`` (whole steps after ``t_context[0]``) from ``context`` (B, M, C, H, W); the
+        contract's call (:meth:`odevideo.models.base.VideoModel.forward`). ``z_traj`` is the top layer's hidden
+        state after each step, (B, Tq, hidden, h, w)."""
+        frames = context
+        t_context, t_query = (t.to(frames) for t in self.check(context, t_context, t_query))
         b, m = frames.shape[:2]
-        index = frame_grid_steps(t_context.to(frames), t_query.to(frames), "ConvLSTM")  # (B, Tq)
+        index = grid_steps(t_query, t_context[:, :1], "ConvLSTM", t_context=t_context)  # (B, Tq)
         side = self.size // self.patch
         state = [(frames.new_zeros(b, self.hidden, side, side),) * 2 for _ in self.cells]
         x = frames.new_zeros(b, self.channels * self.patch**2, side, side)  # step 0 reads nothing
@@ -109,5 +114,4 @@ class ConvLSTM(nn.Module):
             hidden.append(h)
         rows = torch.arange(b, device=frames.device)[:, None]
         z = torch.stack(hidden, dim=1)[rows, index]
-        return Generation(logits=torch.stack(logits, dim=1)[rows, index], z_traj=z, z0_mean=hidden[0],
-                          z0_logvar=None, nfe=0)
+        return Generation(logits=torch.stack(logits, dim=1)[rows, index], z_traj=z)

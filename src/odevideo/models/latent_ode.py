@@ -16,19 +16,18 @@ import torch
 from torch import nn
 
 from odevideo.errors import ConfigError
+from odevideo.models.base import Generation, KindConfig, VideoModel
 from odevideo.models.blocks import ConvGRUCell
 from odevideo.models.compose import EXTRA_CHANNELS, compose, flow_of, init_composition
 from odevideo.models.decoder import ConvDecoder
 from odevideo.models.encoder import ConvEncoder
-from odevideo.models.inputs import check_inputs
-from odevideo.models.output import Generation
-from odevideo.ode import ConvField, MLPField, SolverConfig, solve
+from odevideo.ode import ConvField, MLPField, SolverConfig, integrate
 from odevideo.options import check_choices, check_positive
 
 
 # ------------------------------------------------------------------------------------------------- config
 @dataclass
-class EncoderDecoderConfig:
+class EncoderDecoderConfig(KindConfig):
     """The encoder, aggregator and decoder shared by the latent models.
 
     Attributes:
@@ -42,11 +41,12 @@ class EncoderDecoderConfig:
         latent_dim: D, the latent size (vector) or latent channels (spatial).
         variational: z0 drawn from N(mean, exp(logvar)) while training, with a KL term in the loss
             (``train.kl_weight``); the mean is used to generate.
-        output: ``direct`` (the decoder draws every frame) or ``warp`` (Vid-ODE-style composition: a context
-            frame warped by a decoded flow, blended through a decoded mask with a drawn frame).
-        warp_source: the context frame a ``warp`` model warps to each query time: the ``last`` one, or the
-            ``previous`` one (the latest at or before the query time; the decoder is then also told the time
-            gap from that frame to the query). Needs ``output=warp``.
+        output: ``warp`` (Vid-ODE-style composition: a context frame warped by a decoded flow, blended through
+            a decoded mask with a drawn frame; the default, which won on every dataset, docs/benchmarks.md) or
+            ``direct`` (the decoder draws every frame).
+        warp_source: the context frame a ``warp`` model warps to each query time: the ``previous`` one (the
+            latest at or before the query time; the decoder is then also told the time gap from that frame to
+            the query; the default) or the ``last`` one. Read only with ``output=warp``.
     """
 
     kind: str = "latent_ode"
@@ -57,17 +57,14 @@ class EncoderDecoderConfig:
     downsample: int = 0
     latent_dim: int = 16
     variational: bool = False
-    output: Literal["direct", "warp"] = "direct"
-    warp_source: Literal["last", "previous"] = "last"
+    output: Literal["warp", "direct"] = "warp"
+    warp_source: Literal["previous", "last"] = "previous"
 
     def __post_init__(self) -> None:
         check_choices(self, "model")
         check_positive(self, "model", "patch", "width", "depth", "latent_dim")
         if self.downsample < 0:
             raise ConfigError(f"model.downsample must be >= 0, got {self.downsample}")
-        if self.warp_source != "last" and self.output != "warp":
-            raise ConfigError(f"model.warp_source={self.warp_source} warps a context frame, which only "
-                              "model.output=warp does: set model.output=warp, or drop model.warp_source")
 
 
 @dataclass
@@ -91,7 +88,7 @@ class LatentODEConfig(EncoderDecoderConfig):
 
 
 # ------------------------------------------------------------------------------------------------- model
-class LatentODE(nn.Module):
+class LatentODE(VideoModel):
     """Latent Neural ODE: encode the context, integrate the latent, decode at any times.
 
     Args:
@@ -102,12 +99,12 @@ class LatentODE(nn.Module):
     """
 
     def __init__(self, config: EncoderDecoderConfig, *, channels: int, size: int, solver: SolverConfig) -> None:
-        super().__init__()
+        super().__init__(channels=channels, size=size)
         c = config
         scale = c.patch * 2**c.downsample
         if size % scale:
             raise ConfigError(f"frame size {size} must be divisible by model.patch * 2**model.downsample = {scale}")
-        self.config, self.channels, self.size, self.solver = c, channels, size, solver
+        self.config, self.solver = c, solver
         self.told_gap = c.output == "warp" and c.warp_source == "previous"
         out_channels = channels + EXTRA_CHANNELS if c.output == "warp" else channels
         extra = 1 if self.told_gap else 0  # the time gap to the warped frame, as one more decoder input channel
@@ -203,32 +200,20 @@ class LatentODE(nn.Module):
         """Whether z0 is a distribution to sample from (``model.variational``)."""
         return self.config.variational
 
-    def forward(self, frames: torch.Tensor, t_context: torch.Tensor, t_query: torch.Tensor, *,
-                generator: torch.Generator | None = None, sample: bool = False) -> Generation:
-        """Generate frames at ``t_query`` from context ``frames`` observed at ``t_context``.
-
-        Args:
-            frames: context frames, (B, M, C, H, W), float in [0, 1].
-            t_context: times of the context frames, (M,) shared by the batch or (B, M) per sample; strictly
-                increasing, at any spacing.
-            t_query: times to generate, (Tq,) or (B, Tq), strictly increasing, each >= its sample's first
-                context time; real numbers, so times between, at or beyond the context frames are all fine.
-            generator: RNG for sampling z0 in variational models.
-            sample: draw z0 from its distribution in eval mode too (variational models; while training it is
-                always drawn); otherwise eval mode uses its mean.
-
-        Returns:
-            Generation with logits (B, Tq, C, H, W).
-        """
-        t_context, t_query = check_inputs(frames, t_context, t_query, channels=self.channels, size=self.size)
-        t_context, t_query = t_context.to(frames), t_query.to(frames)
-        mean, logvar = self.encode(frames, t_context)
+    def forward(self, context: torch.Tensor, t_context: torch.Tensor, t_query: torch.Tensor, *,
+                sample: bool = False, generator: torch.Generator | None = None) -> Generation:
+        """The contract's call (:meth:`odevideo.models.base.VideoModel.forward`): query times are real numbers,
+        so times between, at or beyond the context frames are all fine. A variational model draws z0 while
+        training, and in eval mode with ``sample``; otherwise it uses the mean."""
+        t_context, t_query = self.check(context, t_context, t_query)
+        t_context, t_query = t_context.to(context), t_query.to(context)
+        mean, logvar = self.encode(context, t_context)
         z0 = mean
         if logvar is not None and (self.training or sample):
             eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
             z0 = mean + torch.exp(0.5 * logvar) * eps
         z_traj, nfe = self.trajectory(z0, t_context[:, 0], t_query)
-        source, gap = self.warp_sources(frames, t_context, t_query) if self.config.output == "warp" else (None, None)
+        source, gap = self.warp_sources(context, t_context, t_query) if self.config.output == "warp" else (None, None)
         logits, flow = self.decode(z_traj, source, gap)
         return Generation(logits=logits, z_traj=z_traj, z0_mean=mean, z0_logvar=logvar, nfe=nfe, flow=flow)
 
@@ -236,6 +221,6 @@ class LatentODE(nn.Module):
         """Latent states (B, Tq, *latent) at ``t_query`` (B, Tq) from ``z0`` at ``t0`` (B,), and the NFE.
 
         The field is autonomous, so the batch is solved in one pass with each sample in its own clock (see
-        :func:`~odevideo.ode.solve`): a sample's frames are those it would get alone."""
-        sol = solve(self.field, z0, t_query, t0=t0, **vars(self.solver))
+        :func:`~odevideo.ode.solve.integrate`): a sample's frames are those it would get alone."""
+        sol = integrate(self.field, z0, t_query, t0, self.solver)
         return sol.z, sol.nfe

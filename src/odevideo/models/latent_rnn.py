@@ -5,14 +5,14 @@ adds. Query times must lie on each sample's frame grid (its first context time +
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
 
 from odevideo.models.blocks import ConvGRUCell
-from odevideo.models.inputs import whole_steps
 from odevideo.models.latent_ode import EncoderDecoderConfig, LatentODE
+from odevideo.times import grid_steps
 
 
 @dataclass
@@ -27,12 +27,14 @@ class LatentRNNConfig(EncoderDecoderConfig):
 class LatentRNN(LatentODE):
     """:class:`~odevideo.models.latent_ode.LatentODE` with a GRU cell stepping the latent once per frame."""
 
+    continuous: ClassVar[bool] = False
+
     def build_dynamics(self) -> None:
         dim = self.latent_shape[0]
         self.step_cell = nn.GRUCell(dim, dim) if self.config.latent == "vector" else ConvGRUCell(dim, dim)
 
     def trajectory(self, z0: torch.Tensor, t0: torch.Tensor, t_query: torch.Tensor) -> tuple[torch.Tensor, int]:
-        index = whole_steps(t_query, t0[:, None], "a latent RNN")  # (B, Tq)
+        index = grid_steps(t_query, t0[:, None], "a latent RNN")  # (B, Tq)
         states, z = [z0], z0
         for _ in range(int(index.max())):
             z = self.step_cell(z, z)

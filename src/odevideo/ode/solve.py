@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from odevideo.errors import ConfigError, SolverError
+from odevideo.times import batch_times
 
 ADAPTIVE = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
 FIXED = ("euler", "midpoint", "heun2", "heun3", "rk4", "explicit_adams", "implicit_adams")
@@ -96,30 +97,12 @@ class _Counted(nn.Module):
         return self.field(t, z)
 
 
-def batch_times(t: torch.Tensor, batch: int, name: str = "t") -> torch.Tensor:
-    """``t`` (T,) or (B, T) -> (B, T), after checking that it is a float tensor whose rows are finite and
-    strictly increasing; ``SolverError`` otherwise."""
-    if not isinstance(t, torch.Tensor) or not torch.is_floating_point(t):
-        raise SolverError(f"{name} must be a float tensor of times, got {getattr(t, 'dtype', type(t).__name__)}")
-    if t.ndim == 1:
-        t = t.expand(batch, -1)
-    if t.ndim != 2 or t.shape[0] != batch or t.shape[1] < 1:
-        raise SolverError(f"{name} must be (T,) or (B={batch}, T) with T >= 1, got shape {tuple(t.shape)}")
-    if not torch.isfinite(t).all():
-        raise SolverError(f"{name} holds NaN or infinite times: {t.tolist()}")
-    bad = (t[:, 1:] <= t[:, :-1]).any(dim=1).nonzero()
-    if bad.numel():
-        row = int(bad[0])
-        raise SolverError(f"{name} must be strictly increasing, got {t[row].tolist()}"
-                          + (f" (sample {row})" if batch > 1 else ""))
-    return t
-
-
 def solve(field: nn.Module, z0: torch.Tensor, t: torch.Tensor, *, t0: torch.Tensor | float | None = None,
           method: str = SolverConfig.method, rtol: float = SolverConfig.rtol, atol: float = SolverConfig.atol,
           step_size: float | None = SolverConfig.step_size, adjoint: bool = SolverConfig.adjoint,
           max_nfe: int = SolverConfig.max_nfe) -> ODESolution:
-    """Integrate dz/dt = field(t, z) from z0 and return the states at the times ``t``.
+    """Integrate dz/dt = field(t, z) from z0 and return the states at the times ``t``: the public call, which
+    checks its options and times, then runs :func:`integrate`.
 
     Args:
         field: an ``nn.Module`` called as ``field(t, z)`` with ``t`` a scalar tensor and ``z`` (B, *state).
@@ -129,6 +112,32 @@ def solve(field: nn.Module, z0: torch.Tensor, t: torch.Tensor, *, t0: torch.Tens
             Every output time must be >= its sample's ``t0``.
         method, rtol, atol, step_size, adjoint, max_nfe: see :class:`SolverConfig` (the defaults are its own).
 
+    Returns:
+        ODESolution with ``z`` of shape (B, T, *state).
+
+    Raises:
+        SolverError: bad options or times, NFE budget exceeded, step-size underflow, non-finite state.
+    """
+    try:
+        config = SolverConfig(method=method, rtol=rtol, atol=atol, step_size=step_size, adjoint=adjoint,
+                              max_nfe=max_nfe)
+    except ConfigError as exc:
+        raise SolverError(str(exc).replace("solver.", "")) from None
+    b = z0.shape[0]
+    t = batch_times(t, b)
+    start = t[:, 0] if t0 is None else torch.as_tensor(t0, dtype=t.dtype, device=t.device).expand(b)
+    if not torch.isfinite(start).all():
+        raise SolverError(f"t0 holds NaN or infinite times: {start.tolist()}")
+    if (t < start[:, None]).any():
+        raise SolverError("every output time must be >= its sample's t0")
+    return integrate(field, z0, t, start, config)
+
+
+def integrate(field: nn.Module, z0: torch.Tensor, t: torch.Tensor, t0: torch.Tensor, config: SolverConfig
+              ) -> ODESolution:
+    """:func:`solve` for times already checked (a model's, by :func:`odevideo.times.check_times`): ``t``
+    (B, T) strictly increasing per row, ``t0`` (B,) at or before each row's first time.
+
     Each sample is integrated from its own ``t0``. When all samples share one ``t0`` the field sees the real
     time; when they differ, the batch is solved in one pass in each sample's own clock, ``t - t0``, so the
     field is called with the time since the start (exact for autonomous fields, which ignore t, like every
@@ -137,48 +146,46 @@ def solve(field: nn.Module, z0: torch.Tensor, t: torch.Tensor, *, t0: torch.Tens
     times, or which other samples, are requested. An adaptive method (or ``step_size=None``) solves once over
     the sorted union of every sample's times; it picks its steps from the whole batch's error, so results
     then agree with solving alone only to the tolerance.
-
-    Returns:
-        ODESolution with ``z`` of shape (B, T, *state).
-
-    Raises:
-        SolverError: bad options or times, NFE budget exceeded, step-size underflow, non-finite state.
     """
-    import torchdiffeq
-
-    try:
-        SolverConfig(method=method, rtol=rtol, atol=atol, step_size=step_size, adjoint=adjoint, max_nfe=max_nfe)
-    except ConfigError as exc:
-        raise SolverError(str(exc).replace("solver.", "")) from None
-    b = z0.shape[0]
     # Times in at least float32, whatever the states are: in bf16 (mixed precision) a time of 20 would round
     # to a multiple of 1/8.
     tdtype = torch.promote_types(z0.dtype, torch.float32)
-    t = batch_times(t, b).to(device=z0.device, dtype=tdtype)
-    start = t[:, 0] if t0 is None else torch.as_tensor(t0, dtype=tdtype, device=z0.device).expand(b)
-    if not torch.isfinite(start).all():
-        raise SolverError(f"t0 holds NaN or infinite times: {start.tolist()}")
-    rel = t - start[:, None]  # (B, T): each sample's own clock
-    if (rel < 0).any():
-        raise SolverError("every output time must be >= its sample's t0")
-    shared = bool((start == start[0]).all())
-    base = start[0] if shared else start.new_zeros(())  # the real time where the clocks start
-    rows = torch.arange(b, device=z0.device)[:, None]
-    fixed = method in FIXED and step_size is not None
+    t, t0 = t.to(device=z0.device, dtype=tdtype), t0.to(device=z0.device, dtype=tdtype)
+    rel = t - t0[:, None]  # (B, T): each sample's own clock
+    shared = bool((t0 == t0[0]).all())
+    base = t0[0] if shared else t0.new_zeros(())  # the real time where the clocks start
+    fixed = config.method in FIXED and config.step_size is not None
     if fixed:
-        n = max(1, math.ceil(round(float(rel.max()) / step_size, 6)))
-        grid = torch.arange(n + 1, device=z0.device, dtype=tdtype) * step_size
+        n = max(1, math.ceil(round(float(rel.max()) / config.step_size, 6)))
+        grid = torch.arange(n + 1, device=z0.device, dtype=tdtype) * config.step_size
     else:
         grid = torch.unique(torch.cat([rel.new_zeros(1), rel.flatten()]))  # sorted
-    counted = _Counted(field, max_nfe)
-    options = {"step_size": step_size} if fixed else {}
-    kwargs = {"rtol": rtol, "atol": atol, "method": method, "options": options}
+    z, nfe = _odeint(field, z0, base + grid, config)
+    z = z.movedim(0, 1)  # torchdiffeq is time-first: (T_grid, B, ...) -> (B, T_grid, ...)
+    rows = torch.arange(z0.shape[0], device=z0.device)[:, None]
+    if not fixed:
+        return ODESolution(z=z[rows, torch.searchsorted(grid, rel.contiguous())], t=t, nfe=nfe)
+    pos = rel / config.step_size
+    index = pos.floor().long().clamp(0, n - 1)  # (B, T): the grid step each time falls in
+    frac = (pos - index).view(*rel.shape, *[1] * (z.ndim - 2)).to(z.dtype)
+    lo, hi = z[rows, index], z[rows, index + 1]
+    return ODESolution(z=lo + frac * (hi - lo), t=t, nfe=nfe)
+
+
+def _odeint(field: nn.Module, z0: torch.Tensor, times: torch.Tensor, config: SolverConfig
+            ) -> tuple[torch.Tensor, int]:
+    """torchdiffeq's solve at ``times`` (time-first output) and its NFE, with every failure a ``SolverError``."""
+    import torchdiffeq
+
+    counted = _Counted(field, config.max_nfe)
+    fixed = config.method in FIXED and config.step_size is not None
+    kwargs = {"rtol": config.rtol, "atol": config.atol, "method": config.method,
+              "options": {"step_size": config.step_size} if fixed else {}}
     try:
-        if adjoint:
-            z = torchdiffeq.odeint_adjoint(counted, z0, base + grid, adjoint_params=tuple(field.parameters()),
-                                           **kwargs)
+        if config.adjoint:
+            z = torchdiffeq.odeint_adjoint(counted, z0, times, adjoint_params=tuple(field.parameters()), **kwargs)
         else:
-            z = torchdiffeq.odeint(counted, z0, base + grid, **kwargs)
+            z = torchdiffeq.odeint(counted, z0, times, **kwargs)
     except AssertionError as exc:  # torchdiffeq signals step-size underflow with an assert
         raise SolverError(f"ODE solve failed ({exc}) {counted.where()}, nfe={counted.nfe}; the dynamics may be "
                           "stiff or diverging: lower the learning rate, loosen solver.rtol/atol or use a "
@@ -186,14 +193,7 @@ def solve(field: nn.Module, z0: torch.Tensor, t: torch.Tensor, *, t0: torch.Tens
     nfe = counted.nfe
     counted.nfe = 0  # the adjoint backward pass gets its own budget
     if not torch.isfinite(z[-1]).all():
-        raise SolverError(f"ODE solve produced non-finite states by t={float(base + grid[-1]):.4g} ({method}, "
+        raise SolverError(f"ODE solve produced non-finite states by t={float(times[-1]):.4g} ({config.method}, "
                           f"nfe={nfe}, last evaluation {counted.where()}); lower the learning rate or the step "
                           "size, or clip gradients")
-    z = z.movedim(0, 1)  # torchdiffeq is time-first: (T_grid, B, ...) -> (B, T_grid, ...)
-    if not fixed:
-        return ODESolution(z=z[rows, torch.searchsorted(grid, rel.contiguous())], t=t, nfe=nfe)
-    pos = rel / step_size
-    index = pos.floor().long().clamp(0, n - 1)  # (B, T): the grid step each time falls in
-    frac = (pos - index).view(*rel.shape, *[1] * (z.ndim - 2)).to(z.dtype)
-    lo, hi = z[rows, index], z[rows, index + 1]
-    return ODESolution(z=lo + frac * (hi - lo), t=t, nfe=nfe)
+    return z, nfe

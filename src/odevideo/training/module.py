@@ -24,7 +24,6 @@ from odevideo.data import DataConfig
 from odevideo.data.clips import FixedSet, TrainStream, as_float_frames
 from odevideo.errors import SolverError
 from odevideo.losses import objective_loss
-from odevideo.models import build_model
 
 log = logging.getLogger("odevideo.train")
 MAX_FAILURES_IN_A_ROW = 10  # skipping stops the run after this many failed steps in a row
@@ -36,7 +35,7 @@ class VideoModule(L.LightningModule):
     def __init__(self, config: Config) -> None:
         super().__init__()
         self.config = config
-        self.model = build_model(config)
+        self.model = config.build_model()
         self.skipped = 0  # failed steps skipped so far
         self.failures_in_a_row = 0
         self.stop_reason: str | None = None  # why training stopped on a failure, if it did

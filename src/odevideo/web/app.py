@@ -5,7 +5,7 @@ and no calls out. Requests:
 
     GET  /                      the page
     GET  /api/models            shipped models and the checkpoints given to ``serve``
-    GET  /api/clips             built-in sample sequences
+    GET  /api/clips             built-in example clips
     POST /api/predict           form: model, clip or file, n_context, fps_factor, horizon, times, samples, seed
     GET  /api/jobs/ID/NAME      a file of a result (videos, the context frame)
     GET  /api/jobs/ID/frame?t=  the frame at one real time t, as a PNG
@@ -37,7 +37,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from odevideo import pretrained
-from odevideo.data.samples import SAMPLES, sample_clip
+from odevideo.data.examples import EXAMPLES, example_clip
 from odevideo.data.videos import Clip, read_clip
 from odevideo.errors import OdevideoError
 from odevideo.inference import Checkpoint, load_checkpoint
@@ -91,7 +91,7 @@ class Server:
                           "about": pretrained.card(name)["about"] if shipped else "",
                           "kind": ckpt.config.model.kind, "size": ckpt.model.size, "channels": ckpt.model.channels,
                           "n_context": d.n_context, "n_future": d.n_frames - d.n_context,
-                          "stochastic": bool(getattr(ckpt.model, "stochastic", False))})
+                          "stochastic": ckpt.model.stochastic})
         return found
 
     def keep(self, job: Job) -> str:
@@ -150,7 +150,7 @@ def create_app(checkpoints: dict[str, str | Path] | None = None, limits: Limits 
 
     @app.get("/api/clips")
     def clips() -> dict[str, str]:
-        return SAMPLES
+        return EXAMPLES
 
     @app.get("/api/limits")
     def limits_() -> dict[str, int]:
@@ -210,12 +210,12 @@ class TooLarge(OdevideoError):
 
 
 def _read_input(file: UploadFile | None, clip: str, folder: Path, limits: Limits) -> tuple[Clip, str]:
-    """The uploaded file (copied with a size cap) or the sample clip named ``clip`` (never a path on this
+    """The uploaded file (copied with a size cap) or the example clip named ``clip`` (never a path on this
     server), and the name the page shows."""
     if file is None or not file.filename:
         if not clip:
-            raise OdevideoError("choose a sample sequence or upload a clip")
-        frames = sample_clip(clip)
+            raise OdevideoError("choose an example clip or upload one")
+        frames = example_clip(clip)
         return Clip(frames, np.arange(len(frames), dtype=np.float64)), clip
     suffix = Path(file.filename).suffix.lower()
     if suffix not in UPLOAD_SUFFIXES:

@@ -13,8 +13,9 @@ import torch
 from odevideo.data.videos import Clip, fit, to_channels
 from odevideo.errors import DataError
 from odevideo.inference import Checkpoint, generate, sample_futures
-from odevideo.predict import query_times
-from odevideo.visualize import principal_components, to_uint8_rgb
+from odevideo.models import LatentView
+from odevideo.times import query_times
+from odevideo.visualize import to_uint8_rgb
 
 BASE_FPS = 4.0  # the input plays at 4 frames a second; a frame-rate factor K plays K times as many
 TIME_MATCH = 1e-4  # a generated time this close to a recorded frame's is compared with that frame
@@ -86,8 +87,6 @@ def run(ckpt: Checkpoint, clip: Clip, request: Request, limits: Limits) -> Resul
     t_context = times[:n_context]
     if request.times:
         t_query = query_times(t_context, times=request.times)
-        if float(t_query[0]) < float(t_context[0]):
-            raise DataError(f"times must be at or after the first context frame's ({float(t_context[0]):g})")
     else:
         horizon = request.horizon if request.horizon is not None else float(data.n_frames - data.n_context)
         if not (math.isfinite(horizon) and horizon > 0):
@@ -108,7 +107,7 @@ def run(ckpt: Checkpoint, clip: Clip, request: Request, limits: Limits) -> Resul
     t_truth = times[n_context:] if truth is not None else None
     draws = []
     if request.samples > 1:
-        if not getattr(model, "stochastic", False):
+        if not model.stochastic:
             notes.append("this model is deterministic: one future per context, so no samples")
         else:
             generator = torch.Generator(device=ckpt.device).manual_seed(request.seed)
@@ -116,7 +115,7 @@ def run(ckpt: Checkpoint, clip: Clip, request: Request, limits: Limits) -> Resul
             draws = [d.float().cpu() for d in drawn[0]]
     return Result(context=context, t_context=t_context, t_query=t_query, frames=generated, truth=truth,
                   t_truth=t_truth, errors=_errors(generated, t_query, truth, t_truth, context[-1]),
-                  latent=latent_view(ckpt, out.z_traj[0].float().cpu(), t_all, t_context), draws=draws,
+                  latent=latent_json(model.latent_view(out), model.size, t_all, t_context), draws=draws,
                   notes=notes)
 
 
@@ -135,18 +134,17 @@ def _errors(generated: torch.Tensor, t_query: torch.Tensor, truth: torch.Tensor 
     return found
 
 
-def latent_view(ckpt: Checkpoint, z_traj: torch.Tensor, times: torch.Tensor,
-                t_context: torch.Tensor) -> dict[str, object]:
-    """The latent path ``z_traj`` (T, *latent) at ``times`` (T,), through the context and on: object models
-    give each object's centre (row, col in pixels), others the first two principal components of the latent
-    state. ``observed`` counts the times up to the last context frame."""
+def latent_json(view: LatentView | None, size: int, times: torch.Tensor, t_context: torch.Tensor
+                ) -> dict[str, object]:
+    """The page's latent view of one sequence at ``times`` (T,), through the context and on: each object's
+    centre (``tracks``, row and col in pixels, (K, T, 2)), the first two principal components (``pca``, (T, 2)),
+    or ``none`` for a model without a latent state. ``observed`` counts the times up to the last context frame."""
     base = {"times": times.tolist(), "observed": int((times <= t_context[-1]).sum())}
-    model = ckpt.model
-    if hasattr(model, "centres"):
-        centres = model.centres(z_traj)  # (T, K, 2)
-        return {"kind": "tracks", **base, "size": model.size, "tracks": centres.transpose(0, 1).tolist()}
-    points, explained = principal_components(z_traj.reshape(len(z_traj), -1))
-    return {"kind": "pca", **base, "points": points.tolist(), "explained": explained}
+    if view is None:
+        return {"kind": "none", **base}
+    if view.kind == "tracks":
+        return {"kind": "tracks", **base, "size": size, "tracks": view.points[0].float().cpu().transpose(0, 1).tolist()}
+    return {"kind": "pca", **base, "points": view.points[0].tolist(), "explained": view.explained}
 
 
 def frame_at(ckpt: Checkpoint, context: torch.Tensor, t_context: torch.Tensor, t: float) -> torch.Tensor:

@@ -59,7 +59,7 @@ async function generate(event) {
   form.append("model", $("model").value);
   const upload = document.querySelector("input[name=source]:checked").value === "file";
   if (upload) {
-    if (!$("file").files.length) return showError("Choose a file to upload, or pick a sample.");
+    if (!$("file").files.length) return showError("Choose a file to upload, or pick an example.");
     form.append("file", $("file").files[0]);
   } else {
     form.append("clip", $("clip").value);
@@ -158,6 +158,11 @@ function drawLatent(result) {
   svg.replaceChildren();
   const latent = result.latent;
   const colours = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#46f0f0"];
+  if (latent.kind === "none") {
+    $("latent-caption").textContent = "this model keeps no latent state per time (it predicts a block of " +
+      "frames at once), so there is no latent path to show";
+    return;  // no marker either
+  }
   if (latent.kind === "tracks") {
     $("latent-caption").textContent = "each object's centre through the context (solid) and the generated " +
       "times (dashed), over the last context frame";

@@ -1,5 +1,5 @@
-"""Sample clips that need no file and no download, by name: ``--input digits2`` wherever a clip is read, and
-the web page's samples. Each is test sequence 0 of its dataset, 20 frames, rendered here."""
+"""Example clips that need no file and no download, by name: ``--input digits2`` wherever a clip is read, and
+the web page's examples. Each is test sequence 0 of its dataset, 20 frames, rendered here."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ import numpy as np
 
 from odevideo.errors import DataError
 
-SAMPLES = {"digits1": "1-digit Moving MNIST, test sequence 0 (built-in digits), 20 frames",
+EXAMPLES = {"digits1": "1-digit Moving MNIST, test sequence 0 (built-in digits), 20 frames",
            "digits2": "2-digit Moving MNIST, test sequence 0 (built-in digits), 20 frames",
            "balls": "3 bouncing balls, grey 32x32, test sequence 0, 20 frames",
            "balls_colour": "3 bouncing balls, colour 64x64, test sequence 0, 20 frames"}
 
 
-def sample_clip(name: str) -> np.ndarray:
-    """The sample clip ``name`` (see ``SAMPLES``) as uint8 frames (20, C, H, W), one frame per time unit."""
-    if name not in SAMPLES:
-        raise DataError(f"no sample clip {name!r}; the samples are {', '.join(SAMPLES)}")
+def example_clip(name: str) -> np.ndarray:
+    """The example clip ``name`` (see ``EXAMPLES``) as uint8 frames (20, C, H, W), one frame per time unit."""
+    if name not in EXAMPLES:
+        raise DataError(f"no example clip {name!r}; the examples are {', '.join(EXAMPLES)}")
     if name.startswith("digits"):
         from odevideo.data.moving_mnist import MovingMNIST
 

@@ -1,6 +1,6 @@
 """Best of K: how close the closest of K sampled futures comes, for stochastic models beside deterministic ones.
 
-    python benchmarks/samples.py --digits 2 --n 256 --k 10 --mnist-dir ../shared/data/mnist \
+    python benchmarks/best_of_k.py --digits 2 --n 256 --k 10 --mnist-dir ../shared/data/mnist \
         --model objects=RUN_DIR --model latent_ode_variational=RUN_DIR --model latent_ode=RUN_DIR
 
 For each model, on the first ``--n`` generated Moving MNIST test sequences (seed 0, 10 -> 10): the scores of
@@ -8,7 +8,7 @@ its one plain prediction (z0's mean, or an object model's best tracks) and, if i
 ``--k`` futures drawn with a generator seeded ``--sample-seed``: the best of K per sequence (SVG/SAVP), the
 mean over the K, and their diversity (:func:`odevideo.evaluation.evaluate`). A deterministic model has only
 the plain row: its best of K would be its one prediction. ``--temperature T`` draws an object model's tracks
-at ``model.track_temperature`` T (recorded in the row's config). Rows go to benchmarks/results/samples.json.
+at ``model.track_temperature`` T (recorded in the row's config). Rows go to benchmarks/results/best_of_k.json.
 """
 
 from __future__ import annotations
@@ -47,12 +47,12 @@ def main() -> None:
     for spec in args.model:
         name, _, path = spec.partition("=")
         ckpt = load_checkpoint(path)
-        if args.temperature is not None and not hasattr(ckpt.model.config, "track_temperature"):
+        if args.temperature is not None and ckpt.config.model.kind != "objects":
             parser.error(f"--temperature applies to object models only; {name} is {ckpt.config.model.kind}")
         if args.temperature is not None:
             ckpt.model.config = dataclasses.replace(ckpt.model.config, track_temperature=args.temperature)
             ckpt.config = dataclasses.replace(ckpt.config, model=ckpt.model.config)
-        stochastic = bool(getattr(ckpt.model, "stochastic", False))
+        stochastic = ckpt.model.stochastic
         start = time.perf_counter()
         torch.manual_seed(0)
         result = evaluate(ckpt.model, seqs, perceptual=perceptual, samples=args.k if stochastic else 1,
@@ -77,7 +77,7 @@ def main() -> None:
             line += (f"  best of {args.k} {s['best_of_k']['mse']:7.2f}  mean of {args.k} {s['mean_of_k']['mse']:7.2f}"
                      f"  diversity {s['diversity']['mse_between_samples']:6.2f}")
         print(f"{line}  ({row['seconds']} s)", flush=True)
-    path = RESULTS / "samples.json"
+    path = RESULTS / "best_of_k.json"
     old = json.loads(path.read_text()) if path.is_file() else []
     path.write_text(json.dumps(old + rows, indent=2) + "\n")
     print(f"wrote {path}")

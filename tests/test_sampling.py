@@ -9,12 +9,11 @@ from odevideo.data.moving_mnist import MovingMNIST
 from odevideo.errors import ConfigError
 from odevideo.evaluation import evaluate
 from odevideo.inference import generate, sample_futures
-from odevideo.models import build_model
 
 
 @pytest.fixture
 def variational(tiny_config):
-    model = build_model(tiny_config(variational=True)).eval()
+    model = tiny_config(variational=True).build_model().eval()
     with torch.no_grad():  # a visible spread of z0, so that samples differ
         for name, p in model.named_parameters():
             if "head" in name or "z0" in name:
@@ -40,7 +39,7 @@ def test_samples_are_reproducible_with_a_seed_and_differ_from_each_other(variati
 
 
 def test_a_deterministic_model_asked_for_samples_is_refused(tiny_config):
-    model = build_model(tiny_config())
+    model = tiny_config().build_model()
     with pytest.raises(ConfigError, match="deterministic"):
         sample_futures(model, frames()[:, :10], torch.arange(10.0), torch.arange(10.0, 12.0), 2)
     with pytest.raises(ConfigError, match="deterministic"):
