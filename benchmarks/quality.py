@@ -27,8 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import RESULTS, provenance, train_flops_per_sequence
-from torch.utils.flop_counter import FlopCounterMode
+from common import RESULTS, flop_counter, provenance, train_flops_per_sequence
 
 from odevideo.config import load_config
 from odevideo.data.moving_mnist import load_standard, save_standard
@@ -52,9 +51,10 @@ def test_file(digits: int, mnist_dir: str | None, n: int, seed: int) -> Path:
 
 
 def inference_flops_per_frame(model: torch.nn.Module, size: int, n_context: int = 10) -> float:
-    """FLOPs to generate one frame: a context -> 10 forward pass on one sequence, divided by 10."""
+    """FLOPs to generate one frame: a context -> 10 forward pass on one sequence, divided by 10 (torch's flop
+    counter, with ``grid_sample`` counted: ``common.flop_counter``)."""
     frames = torch.rand(1, n_context, model.channels, size, size)
-    with FlopCounterMode(display=False) as counter:
+    with flop_counter() as counter:
         generate(model, frames, torch.arange(float(n_context)), torch.arange(n_context, n_context + 10.0))
     return counter.get_total_flops() / 10
 

