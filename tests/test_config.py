@@ -100,7 +100,22 @@ def test_every_field_is_documented_and_shown(name, section):
     text = config.describe()
     for name in vars(getattr(config, section)):
         assert docs.get(name), f"{section}.{name} has no documentation"
+        assert docs[name].endswith((".", ")")), f"{section}.{name}'s documentation is cut short: {docs[name]!r}"
         assert f"\n  {name}: " in text
+
+
+def test_a_field_doc_that_wraps_onto_a_cross_reference_is_read_whole():
+    class Documented:
+        """A section.
+
+        Attributes:
+            alpha: the first line (see
+                :func:`somewhere`); and on.
+            beta, gamma: shared.
+        """
+
+    assert field_docs(Documented) == {"alpha": "the first line (see :func:`somewhere`); and on.",
+                                      "beta": "shared.", "gamma": "shared."}
 
 
 def test_a_0_1_config_is_upgraded_and_one_with_a_removed_option_is_refused():

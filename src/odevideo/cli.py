@@ -15,9 +15,9 @@ import typer
 
 from odevideo.errors import OdevideoError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Video generation with a Neural ODE in latent space.")
-config_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Show the shipped configs.")
+config_app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None, help="Show the shipped configs.")
 app.add_typer(config_app, name="config")
 
 Checkpoint = Annotated[Path, typer.Option("--checkpoint", "-c", help="A .safetensors checkpoint, a run directory, or "
@@ -106,7 +106,7 @@ def train_cmd(
 def predict_cmd(
     checkpoint: Checkpoint,
     input: Annotated[Path, typer.Option("--input", "-i", help="A clip: a video (mp4, webm, gif, ...), a folder of "
-                                        "frames, .npy/.npz, or a sample's name (digits1, digits2, balls, "
+                                        "frames, .npy/.npz, or an example clip's name (digits1, digits2, balls, "
                                         "balls_colour).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output .npy, .gif, .mp4 or .webm.")],
     n_context: Annotated[int | None, typer.Option(help="Context frames (default: all).")] = None,
@@ -214,10 +214,10 @@ def _echo_scores(result: dict) -> None:
 @app.command("demo")
 def demo_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path("odevideo-demo"),
-    steps: Annotated[int | None, typer.Option(help="Training steps (default: the demo config's 1000).")] = None,
+    steps: Annotated[int | None, typer.Option(help="Training steps (default: the demo config's 200).")] = None,
     quiet: Quiet = False,
 ) -> None:
-    """Train a small model on 1-digit Moving MNIST (1000 steps, a few minutes); write a grid, a GIF, a latent
+    """Train a small model on 1-digit Moving MNIST (200 steps, about a minute); write a grid, a GIF, a latent
     view, the checkpoint and metrics.json into --out."""
     from odevideo.demo import run_demo
 
@@ -240,7 +240,7 @@ def serve_cmd(
                                                           "or run directory (repeatable).")] = None,
     device: Device = "cpu",
 ) -> None:
-    """A web page to continue a clip with a model at any frame rate: pick a model and a sample or upload a clip
+    """A web page to continue a clip with a model at any frame rate: pick a model and an example clip or upload one
     (GIF, MP4, WebM, NPY), watch the result beside the truth, the error curve, the latent view and the frame at
     any real time. Offline, no analytics. Needs pip install 'odevideo[web]'."""
     try:

@@ -85,7 +85,7 @@ def field_docs(cls: type) -> dict[str, str]:
             continue
         current: list[str] = []
         for line in doc.split("Attributes:", 1)[1].splitlines():
-            match = re.match(r"^ {4}([a-z_0-9, ]+):\s*(.*)$", line)
+            match = re.match(r"^ {4}([a-z_][a-z_0-9]*(?:, *[a-z_][a-z_0-9]*)*):\s*(.*)$", line)
             if match:
                 current = [n.strip() for n in match.group(1).split(",")]
                 for name in current:

@@ -85,58 +85,72 @@ def simulate(pos: np.ndarray, vel: np.ndarray, radius: float, t_end: float) -> t
     """
     p = [list(map(float, row)) for row in pos]
     v = [list(map(float, row)) for row in vel]
-    k, lo, hi, touch = len(p), radius, 1.0 - radius, (2 * radius) ** 2
+    lo, hi = radius, 1.0 - radius
     t = 0.0
     times, positions, velocities = [0.0], [[r[:] for r in p]], [[r[:] for r in v]]
     while True:
-        best, event = math.inf, None
-        for i in range(k):
-            for axis in (0, 1):
-                speed = v[i][axis]
-                if speed > EPS:
-                    dt = (hi - p[i][axis]) / speed
-                elif speed < -EPS:
-                    dt = (lo - p[i][axis]) / speed
-                else:
-                    continue
-                if dt < best:
-                    best, event = max(dt, 0.0), ("wall", i, axis)
-            for j in range(i + 1, k):
-                dx, dy = p[j][0] - p[i][0], p[j][1] - p[i][1]
-                ux, uy = v[j][0] - v[i][0], v[j][1] - v[i][1]
-                b = dx * ux + dy * uy
-                if b >= 0:
-                    continue  # moving apart
-                a, c = ux * ux + uy * uy, dx * dx + dy * dy - touch
-                disc = b * b - a * c
-                if disc < 0:
-                    continue  # they pass each other
-                dt = max((-b - math.sqrt(disc)) / a, 0.0)
-                if dt < best:
-                    best, event = dt, ("pair", i, j)
+        best, event = _next_event(p, v, lo, hi, (2 * radius) ** 2)
         if event is None or t + best > t_end:
             return np.array(times), np.array(positions), np.array(velocities)
         t += best
-        for i in range(k):
-            p[i][0] += v[i][0] * best
-            p[i][1] += v[i][1] * best
-        if event[0] == "wall":
-            _, i, axis = event
-            v[i][axis] = -v[i][axis]
-            p[i][axis] = min(max(p[i][axis], lo), hi)
-        else:  # equal masses: they swap the velocity components along the line of centres
-            _, i, j = event
-            nx, ny = p[j][0] - p[i][0], p[j][1] - p[i][1]
-            norm = math.hypot(nx, ny) or 1.0
-            nx, ny = nx / norm, ny / norm
-            along = (v[i][0] - v[j][0]) * nx + (v[i][1] - v[j][1]) * ny
-            v[i][0] -= along * nx
-            v[i][1] -= along * ny
-            v[j][0] += along * nx
-            v[j][1] += along * ny
+        for row, speed in zip(p, v, strict=True):
+            row[0] += speed[0] * best
+            row[1] += speed[1] * best
+        _bounce(p, v, event, lo, hi)
         times.append(t)
         positions.append([r[:] for r in p])
         velocities.append([r[:] for r in v])
+
+
+def _next_event(p: list[list[float]], v: list[list[float]], lo: float, hi: float, touch: float
+                ) -> tuple[float, tuple | None]:
+    """The time to the next event and the event: ``("wall", ball, axis)`` or ``("pair", i, j)``; ``None`` if
+    nothing will ever happen. ``touch``: the squared distance of two touching centres."""
+    k = len(p)
+    best, event = math.inf, None
+    for i in range(k):
+        for axis in (0, 1):
+            speed = v[i][axis]
+            if speed > EPS:
+                dt = (hi - p[i][axis]) / speed
+            elif speed < -EPS:
+                dt = (lo - p[i][axis]) / speed
+            else:
+                continue
+            if dt < best:
+                best, event = max(dt, 0.0), ("wall", i, axis)
+        for j in range(i + 1, k):
+            dx, dy = p[j][0] - p[i][0], p[j][1] - p[i][1]
+            ux, uy = v[j][0] - v[i][0], v[j][1] - v[i][1]
+            b = dx * ux + dy * uy
+            if b >= 0:
+                continue  # moving apart
+            a, c = ux * ux + uy * uy, dx * dx + dy * dy - touch
+            disc = b * b - a * c
+            if disc < 0:
+                continue  # they pass each other
+            dt = max((-b - math.sqrt(disc)) / a, 0.0)
+            if dt < best:
+                best, event = dt, ("pair", i, j)
+    return best, event
+
+
+def _bounce(p: list[list[float]], v: list[list[float]], event: tuple, lo: float, hi: float) -> None:
+    """Change the velocities (in place) at an event of :func:`_next_event`."""
+    if event[0] == "wall":
+        _, i, axis = event
+        v[i][axis] = -v[i][axis]
+        p[i][axis] = min(max(p[i][axis], lo), hi)
+        return
+    _, i, j = event  # equal masses: they swap the velocity components along the line of centres
+    nx, ny = p[j][0] - p[i][0], p[j][1] - p[i][1]
+    norm = math.hypot(nx, ny) or 1.0
+    nx, ny = nx / norm, ny / norm
+    along = (v[i][0] - v[j][0]) * nx + (v[i][1] - v[j][1]) * ny
+    v[i][0] -= along * nx
+    v[i][1] -= along * ny
+    v[j][0] += along * nx
+    v[j][1] += along * ny
 
 
 class BouncingBalls:

@@ -41,7 +41,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from odevideo.config import Config
+from odevideo.config import Config, TrainConfig
 from odevideo.errors import CheckpointError, ConfigError, SolverError
 from odevideo.inference import save_checkpoint
 from odevideo.training.module import ClipData, TimeBudget, VideoModule
@@ -292,6 +292,42 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
 
 
+def _prepare_run_dir(run_dir: Path, config: Config, *, resume: bool, overwrite: bool) -> None:
+    """Refuse to start over a run by accident, clear an overwritten run's trainer checkpoints, and write the
+    resolved config and the command line."""
+    ckpt_dir = run_dir / "checkpoints"
+    if not (resume or overwrite) and ckpt_dir.is_dir() and any(ckpt_dir.iterdir()):
+        raise CheckpointError(f"{run_dir} already holds a run: pass --resume to continue it, --overwrite to "
+                              "replace it, or choose another --out")
+    if overwrite and not resume:
+        for old in trainer_checkpoints(run_dir):
+            old.unlink()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(config.to_yaml())
+    (run_dir / "command.txt").write_text(shlex.join(sys.argv) + "\n")
+
+
+def _trainer(tc: TrainConfig, run_dir: Path, callbacks: list[L.Callback], progress: bool) -> L.Trainer:
+    """The Lightning trainer of a run: loggers (CSV, and TensorBoard where installed), the time budget and the
+    progress bar, on top of ``callbacks``."""
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    loggers: list = [CSVLogger(run_dir, name="", version="")]
+    if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
+        loggers.append(TensorBoardLogger(run_dir, name="tensorboard", version=""))
+    if tc.max_minutes:
+        callbacks.append(TimeBudget(tc.max_minutes, tc.clock))
+    if progress:
+        callbacks.append(BudgetProgress(tc.max_steps))
+    return L.Trainer(
+        accelerator=tc.accelerator, devices=tc.devices, num_nodes=tc.num_nodes, strategy=tc.strategy,
+        precision=tc.precision, max_steps=tc.max_steps,
+        val_check_interval=tc.val_every, check_val_every_n_epoch=None, num_sanity_val_steps=0,
+        logger=loggers, callbacks=callbacks, log_every_n_steps=tc.log_every,
+        gradient_clip_val=tc.grad_clip or None, enable_checkpointing=False, enable_model_summary=False,
+        enable_progress_bar=False, default_root_dir=run_dir)
+
+
 def train(config: Config, run_dir: str | Path, *, resume: bool = False, overwrite: bool = False,
           progress: bool = True, num_workers: int = 0, callbacks: Sequence[L.Callback] = ()) -> TrainResult:
     """Train ``config`` in ``run_dir`` until ``train.max_steps`` or ``train.max_minutes``.
@@ -317,7 +353,6 @@ def train(config: Config, run_dir: str | Path, *, resume: bool = False, overwrit
         SolverError: a failed step stopped the run (``train.on_failure=stop``, or too many failures in a row);
             the checkpoints of the last good step are written first.
     """
-    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     if resume and overwrite:
@@ -329,35 +364,12 @@ def train(config: Config, run_dir: str | Path, *, resume: bool = False, overwrit
     run_dir = Path(run_dir)
     ckpt_dir = run_dir / "checkpoints"
     ckpt_path = resume_checkpoint(run_dir) if resume else None
-    if not (resume or overwrite) and ckpt_dir.is_dir() and any(ckpt_dir.iterdir()):
-        raise CheckpointError(f"{run_dir} already holds a run: pass --resume to continue it, --overwrite to "
-                              "replace it, or choose another --out")
-    if overwrite and not resume:
-        for old in trainer_checkpoints(run_dir):
-            old.unlink()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(config.to_yaml())
-    (run_dir / "command.txt").write_text(shlex.join(sys.argv) + "\n")
-    tc = config.train
-    L.seed_everything(tc.seed, verbose=False)
+    _prepare_run_dir(run_dir, config, resume=resume, overwrite=overwrite)
+    L.seed_everything(config.train.seed, verbose=False)
     module = VideoModule(config)
     data = ClipData(config.data, num_workers=num_workers, progress=progress)
-    loggers: list = [CSVLogger(run_dir, name="", version="")]
-    if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
-        loggers.append(TensorBoardLogger(run_dir, name="tensorboard", version=""))
     weights = WeightsCheckpoint(run_dir, config)
-    callbacks = [weights, RNGState(), *callbacks]
-    if tc.max_minutes:
-        callbacks.append(TimeBudget(tc.max_minutes, tc.clock))
-    if progress:
-        callbacks.append(BudgetProgress(tc.max_steps))
-    trainer = L.Trainer(
-        accelerator=tc.accelerator, devices=tc.devices, num_nodes=tc.num_nodes, strategy=tc.strategy,
-        precision=tc.precision, max_steps=tc.max_steps,
-        val_check_interval=tc.val_every, check_val_every_n_epoch=None, num_sanity_val_steps=0,
-        logger=loggers, callbacks=callbacks, log_every_n_steps=tc.log_every,
-        gradient_clip_val=tc.grad_clip or None, enable_checkpointing=False, enable_model_summary=False,
-        enable_progress_bar=False, default_root_dir=run_dir)
+    trainer = _trainer(config.train, run_dir, [weights, RNGState(), *callbacks], progress)
     start = time.perf_counter()
     interrupted = None
     with _Signals() as signals:

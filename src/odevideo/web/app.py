@@ -115,6 +115,15 @@ def create_app(checkpoints: dict[str, str | Path] | None = None, limits: Limits 
     app = FastAPI(title="odevideo", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.server = server
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _add_error_handlers(app, server)
+    _add_reading_routes(app, server)
+    _add_generating_routes(app, server)
+    return app
+
+
+def _add_error_handlers(app: FastAPI, server: Server) -> None:
+    """Every error is a JSON ``{"error": message}``: a known one with its message, an oversized upload before it
+    is read, an unknown one logged."""
 
     @app.middleware("http")
     async def refuse_large_bodies(request: HttpRequest, call_next):  # noqa: ANN001, ANN202
@@ -140,6 +149,10 @@ def create_app(checkpoints: dict[str, str | Path] | None = None, limits: Limits 
         return JSONResponse({"error": f"the server could not do that ({type(exc).__name__}); see its log"},
                             status_code=500)
 
+
+def _add_reading_routes(app: FastAPI, server: Server) -> None:
+    """The page, and what it reads to draw its form: the models, the example clips and the limits."""
+
     @app.get("/")
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html")
@@ -155,6 +168,10 @@ def create_app(checkpoints: dict[str, str | Path] | None = None, limits: Limits 
     @app.get("/api/limits")
     def limits_() -> dict[str, int]:
         return vars(server.limits)
+
+
+def _add_generating_routes(app: FastAPI, server: Server) -> None:
+    """Generation (a job), a frame of a job at any time, and a job's files."""
 
     @app.post("/api/predict")
     def predict(model: Annotated[str, Form()], clip: Annotated[str, Form()] = "",
@@ -188,8 +205,6 @@ def create_app(checkpoints: dict[str, str | Path] | None = None, limits: Limits 
         if name not in job.files:
             raise OdevideoError(f"no file {name!r} in that result")
         return FileResponse(job.folder / name)
-
-    return app
 
 
 def _times(text: str) -> list[float] | None:
