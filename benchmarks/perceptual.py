@@ -83,7 +83,7 @@ def main() -> None:
     for name, ckpt in methods.items():
         start = time.perf_counter()
         # a discrete baseline trained on frame numbers (data.timestamps=false) sees frame numbers here too
-        grid = ckpt is not None and getattr(ckpt.config.data, "timestamps", True) is False
+        grid = ckpt is not None and ckpt.config.data.kind == "folder" and not ckpt.config.data.timestamps
         pred = futures(name, None if ckpt is None else ckpt.model, context,
                        torch.arange(20.0).expand(n, 20) if grid else times)
         lp = perceptual_lpips.lpips(pred, truth)

@@ -17,7 +17,8 @@ TINY = ("data.size=32", "data.digit_size=14", "data.batch_size=4", "data.val_siz
 TINY_CLI = [arg for item in TINY for arg in ("--set", item)]
 
 
-KIND_TINY = {"latent_ode": (), "latent_rnn": ("model.width=8", "model.latent_dim=4", "model.output=direct", "model.warp_source=last"),
+KIND_TINY = {"latent_ode": (),
+             "latent_rnn": ("model.width=8", "model.latent_dim=4", "model.output=direct", "model.warp_source=last"),
              "convlstm": ("model.hidden=8", "model.layers=2"),
              "objects": ("model.box=14", "model.sprite=16", "model.hidden=16", "model.refine_steps=5"),
              "simvp": ("data.n_context=4", "model.context=4", "model.hid_s=4", "model.hid_t=16", "model.n_t=2")}

@@ -17,7 +17,8 @@ from odevideo.errors import OdevideoError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Video generation with a Neural ODE in latent space.")
-config_app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None, help="Show the shipped configs.")
+config_app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                         help="Show the shipped configs.")
 app.add_typer(config_app, name="config")
 
 Checkpoint = Annotated[Path, typer.Option("--checkpoint", "-c", help="A .safetensors checkpoint, a run directory, or "
