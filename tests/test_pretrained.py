@@ -37,7 +37,7 @@ def test_a_shipped_model_loads_by_name_and_reproduces_its_recorded_check_score(n
     split = split_of(data, n=check["n"], seed=check["seed"])
     scores = evaluate(ckpt.model, split["frames"], n_context=data.n_context, n_future=data.n_frames - data.n_context,
                       times=split["times"], perceptual=False)
-    assert scores["mse"] == pytest.approx(check["mse"], rel=0.02)
+    assert scores["mse"] == pytest.approx(check["mse"], rel=0.01)  # on an AMD EPYC and an Intel Xeon box: 0.13% at most
     assert scores["baselines"]["copy_last"]["mse"] == pytest.approx(check["copy_last_mse"], rel=1e-4)  # same data
 
 
