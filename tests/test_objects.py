@@ -206,3 +206,26 @@ def test_an_object_model_draws_its_futures_from_the_tracks_and_is_deterministic_
                                generate(model, frames[:, :6], t_ctx, t_q).frames)  # plain generation: best tracks
     with pytest.raises(ConfigError, match="deterministic"):
         require_stochastic(tiny_config("objects", track_temperature=0.0).build_model())
+
+
+def test_without_walls_positions_stay_unfolded_and_lines_are_fitted_straight():
+    u = torch.linspace(-3.0, 3.0, 13)
+    assert torch.equal(fold(u, "none"), u)
+    t = torch.arange(8.0, dtype=torch.float64).expand(4, -1)
+    z0 = torch.tensor([[0.2, 0.3, 0.15, -0.1], [0.8, 0.6, -0.12, 0.05]], dtype=torch.float64).expand(4, -1, -1)
+    pos = z0[:, None, :, :2] + z0[:, None, :, 2:] * t[:, :, None, None]  # leaves [0, 1]: nothing folds it back
+    got = fit_tracks(pos.flip(-2), t, tolerance=0.05, walls="none")
+    got = got[:, got[:, :, 0].argsort(1)[0]]  # in the order of z0
+    torch.testing.assert_close(got, z0.contiguous(), atol=1e-9, rtol=0)
+
+
+def test_over_composition_draws_the_first_slot_in_front():
+    sprites = torch.zeros(1, 2, 1, 3, 3)
+    sprites[0, 0, 0, 1, :] = torch.tensor([1.0, 0.5, 0.0])  # the front object: opaque, half, clear
+    sprites[0, 1, 0] = 0.8  # the back one, everywhere
+    centres = torch.full((1, 1, 2, 2), 2.0)  # both at the same place on a 5 x 5 canvas
+    from odevideo.models.objects import render
+
+    over = render(sprites, centres, 5, "over")[0, 0, 0, 2, 1:4]
+    torch.testing.assert_close(over, torch.tensor([1.0, 0.5 + 0.5 * 0.8, 0.8]))
+    assert torch.equal(render(sprites, centres, 5, "max")[0, 0, 0, 2, 1:4], torch.tensor([1.0, 0.8, 0.8]))
