@@ -167,7 +167,7 @@ BAD_INPUTS = {  # case: (command line, with {names} from make_bad_files; a patte
     "times-decrease": (PREDICT + " {clip} --times 7,6", "strictly increasing"),
     "times-nan": (PREDICT + " {clip} --times 7,nan", "finite"),
     "times-not-numbers": (PREDICT + " {clip} --times a,b", "comma-separated"),
-    "no-such-file": (PREDICT + " digits7 --n-future 2", "digits7 does not exist .nor is it a example clip: digits1"),
+    "no-such-file": (PREDICT + " digits7 --n-future 2", "digits7 does not exist .nor is it an example clip: digits1"),
     "fps-factor-zero": (PREDICT + " {clip} --n-future 2 --fps-factor 0", "fps-factor must be"),
     "negative-horizon": (PREDICT + " {clip} --horizon -1", "must be > 0"),
     "future-and-horizon": (PREDICT + " {clip} --n-future 2 --horizon 3", "exactly one"),

@@ -41,7 +41,7 @@ def predict_file(model: VideoModel, input_path: str | Path, out_path: str | Path
         model: a trained video model.
         input_path: a video (mp4, webm, avi, mov, mkv, gif, ...), a folder of frames, or an array: ``.npy``
             (T, H, W) or (T, C, H, W), uint8 or float in [0, 1], ``.npz`` with ``frames`` and optional ``times``;
-            or the name of a example clip (:mod:`odevideo.data.examples`: ``digits1``, ``digits2``, ...).
+            or the name of an example clip (:mod:`odevideo.data.examples`: ``digits1``, ``digits2``, ...).
             Frames are brought to the model's size (shorter side resized, centre cropped).
         out_path: ``.npy``, ``.gif``, ``.mp4`` or ``.webm``, chosen by extension.
         n_context: context frames (default: all frames of the input).

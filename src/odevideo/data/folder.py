@@ -145,7 +145,7 @@ def split_entries(config: FolderConfig, progress: bool = False) -> dict[str, lis
                           strict=True))
     if not splits["train"]:
         raise DataError(f"no readable clips found for training under {root} (videos "
-                        f"{', '.join(_suffixes())}, arrays .npy/.npz, or folders of png/jpg frames)")
+                        f"{', '.join(_suffixes())}, arrays .npy/.npz, or folders of png/jpg/pgm frames)")
     return splits
 
 

@@ -20,7 +20,7 @@ from odevideo.data.examples import EXAMPLES, example_clip
 from odevideo.errors import DataError
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".ogv", ".gif")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pgm", ".ppm", ".bmp")
 ARRAY_SUFFIXES = (".npy", ".npz")
 MAX_BYTES = 2 * 1024**3  # frames read into memory at most (decoded); more is refused with a clear error
 CHUNK = 32  # frames decoded before they are resized, so a long high-resolution video never sits in memory whole
@@ -46,9 +46,9 @@ def read_clip(path: str | Path, *, channels: int, size: int | None = None,
     """Read a clip as uint8 frames (T, channels, H, W) with their times.
 
     Args:
-        path: a video (mp4, webm, avi, mov, mkv, gif), a folder of png/jpg frames (sorted by name), or an
+        path: a video (mp4, webm, avi, mov, mkv, gif), a folder of png/jpg/pgm/ppm/bmp frames (sorted by name), or an
             array: ``.npy`` (T, H, W) or (T, C, H, W), uint8 or float in [0, 1]; ``.npz`` with ``frames`` (or its
-            only array) and optionally ``times``; or, where nothing exists at that path, the name of a sample
+            only array) and optionally ``times``; or, where nothing exists at that path, the name of an example
             clip (:mod:`odevideo.data.examples`).
         channels: 1 (colour is turned to grey by luma) or 3 (grey is repeated).
         size: resize the shorter side to ``size`` and centre-crop to ``size`` x ``size``; ``None`` keeps the size.
@@ -72,7 +72,7 @@ def read_clip(path: str | Path, *, channels: int, size: int | None = None,
         frames = prepare(example_clip(str(path))[:max_frames])
         times = np.arange(len(frames), dtype=np.float64)
     elif not path.is_file():
-        raise DataError(f"{path} does not exist (nor is it a example clip: {', '.join(EXAMPLES)})")
+        raise DataError(f"{path} does not exist (nor is it an example clip: {', '.join(EXAMPLES)})")
     elif path.suffix.lower() == ".gif":
         frames, times = _read_gif(path, prepare, max_frames)
     elif path.suffix.lower() in VIDEO_SUFFIXES:
