@@ -10,7 +10,7 @@ from odevideo.options import field_docs
 
 # Parameter counts of the shipped configs' models (the 30-minute rows of docs/benchmarks.md name 131,104).
 PARAMETERS = {"demo": 450, "mmnist1": 450, "mmnist2": 450, "mmnist1_latent": 131_104, "mmnist2_latent": 131_104,
-              "balls": 131_104, "kth": 131_104, "colour": 149_568}
+              "balls": 131_104, "kth": 131_104, "colour": 149_568, "natural64": 149_568, "pedestrians": 131_104}
 
 
 @pytest.mark.parametrize("name", SHIPPED_CONFIGS)

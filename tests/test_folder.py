@@ -280,3 +280,78 @@ def test_predict_brings_a_video_to_the_model_size_and_keeps_its_recorded_times(t
     assert code == 0, err
     expected = generate(model, frames[None], times, torch.tensor([7.0, 8.0])).frames[0]
     np.testing.assert_allclose(np.load(out), expected.numpy(), atol=1e-5)  # after t = 6, the last recorded time
+
+
+# ------------------------------------------------------------------------------------------------- augmentation
+def augmented_clips(tmp_path, n_frames=40, times=None, **options):
+    """A folder whose one training file is known: frame i holds the value i in its left column and 200 in its
+    right one (so flips and frame order can be read off); its training clips with ``options``."""
+    frames = np.zeros((n_frames, 1, 16, 16), np.uint8)
+    frames[:, :, :, :8] = np.arange(n_frames, dtype=np.uint8)[:, None, None, None]
+    frames[:, :, :, 8:] = 200
+    for split in ("train", "val", "test"):
+        (tmp_path / split).mkdir(parents=True, exist_ok=True)
+        np.savez(tmp_path / split / "clip.npz", frames=frames,
+                 times=np.arange(n_frames, dtype=float) if times is None else times)
+    config = FolderConfig(path=str(tmp_path), size=16, n_frames=5, n_context=2, cache_dir=str(tmp_path / "cache"),
+                          **options)
+    return config.open("train"), frames
+
+
+def test_augmentations_are_off_by_default_and_validation_is_never_augmented(tmp_path):
+    source, frames = augmented_clips(tmp_path)
+    assert not source.augments
+    out = source.batch(range(source.count), as_float=False)
+    assert (out["frames"][:, :, 0, 0, 15] == 200).all()  # never mirrored
+    assert torch.equal(out["times"], torch.arange(5.0).expand(source.count, -1))
+    val = FolderConfig(path=str(tmp_path), size=16, n_frames=5, n_context=2, cache_dir=str(tmp_path / "cache"),
+                       flip=True, reverse=True, max_stride=3, crop_min=0.5).open("val")
+    assert not val.augments
+
+
+def test_a_flip_mirrors_a_known_clip_left_to_right(tmp_path):
+    source, frames = augmented_clips(tmp_path, flip=True)
+    out = source.batch(range(64), as_float=False)["frames"].numpy()  # (64, 5, 1, 16, 16)
+    flipped = out[:, 0, 0, 0, 0] == 200  # the bright half moved to the left
+    assert 10 < flipped.sum() < 54  # about half of them
+    for clip in out:
+        first = clip[0, 0, 0, 15] if clip[0, 0, 0, 0] == 200 else clip[0, 0, 0, 0]
+        want = frames[first:first + 5]
+        np.testing.assert_array_equal(clip, want[..., ::-1] if clip[0, 0, 0, 0] == 200 else want)
+    again = source.batch(range(64), as_float=False)["frames"].numpy()
+    np.testing.assert_array_equal(out, again)  # the same index, the same augmentation
+
+
+def test_a_strided_window_has_stretched_times_and_its_frames(tmp_path):
+    source, frames = augmented_clips(tmp_path, max_stride=3)
+    out = source.batch(range(200))
+    values = (out["frames"][:, :, 0, 0, 0] * 255).round().long()  # (B, T): the frame index each frame holds
+    strides = values[:, 1] - values[:, 0]
+    assert set(strides.tolist()) == {1, 2, 3}
+    for k, t, v in zip(strides, out["times"], values, strict=True):
+        torch.testing.assert_close(t, k * torch.arange(5.0))  # times stretched with the frames
+        assert torch.equal(v, v[0] + k * torch.arange(5))
+    assert (values[:, -1] <= 39).all()  # a window never runs past its file
+
+
+def test_time_reversal_plays_a_window_backwards_with_its_gaps_reversed(tmp_path):
+    recorded = np.cumsum(np.r_[0.0, np.tile([1.0, 2.0], 20)[:39]])  # gaps 1, 2, 1, 2, ...
+    source, _ = augmented_clips(tmp_path, times=recorded, reverse=True)
+    out = source.batch(range(64))
+    values = (out["frames"][:, :, 0, 0, 0] * 255).round().long()
+    backwards = values[:, 1] < values[:, 0]
+    assert 10 < backwards.sum() < 54
+    for v, t in zip(values[backwards], out["times"][backwards], strict=True):
+        gaps = recorded[v.numpy()]
+        torch.testing.assert_close(t, torch.from_numpy(gaps[0] - gaps).float())  # 0, then growing
+        assert (t[1:] > t[:-1]).all()
+
+
+def test_random_crops_zoom_in_and_keep_the_size(tmp_path):
+    source, _ = augmented_clips(tmp_path, crop_min=0.5)
+    out = source.batch(range(32))["frames"]
+    assert out.shape == (32, 5, 1, 16, 16)
+    bright = out[:, :, 0] > 0.7  # (B, T, H, W): the right half, before a crop moves its edge
+    assert (bright == bright[:, :1]).all()  # one crop for every frame of a clip
+    share = bright[:, 0].float().mean((1, 2))
+    assert (share - 0.5).abs().max() > 0.1  # zoomed in: the bright half no longer fills half of the frame

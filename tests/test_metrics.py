@@ -93,10 +93,21 @@ def test_ssim_keeps_float32_precision_on_flat_bright_frames():
 
 def test_baselines():
     ctx = torch.rand(2, 3, 1, 8, 8)
-    torch.testing.assert_close(baseline("copy_last", ctx, 4), ctx[:, 2:3].expand(-1, 4, -1, -1, -1))
-    assert float(baseline("zeros", ctx, 4).abs().sum()) == 0.0
+    t_ctx, t_q = torch.arange(3.0).expand(2, -1), torch.arange(3.0, 7.0).expand(2, -1)
+    torch.testing.assert_close(baseline("copy_last", ctx, t_ctx, t_q), ctx[:, 2:3].expand(-1, 4, -1, -1, -1))
+    assert float(baseline("zeros", ctx, t_ctx, t_q).abs().sum()) == 0.0
     with pytest.raises(ValueError, match="unknown baseline"):
-        baseline("mean", ctx, 4)
+        baseline("mean", ctx, t_ctx, t_q)
+
+
+def test_the_extrapolation_baseline_continues_a_linear_ramp_in_real_time():
+    ramp = 0.1 + 0.05 * torch.tensor([0.0, 1.0, 3.0])  # brightness linear in time, sampled at 0, 1, 3
+    ctx = ramp.view(1, 3, 1, 1, 1).expand(1, 3, 1, 4, 4)
+    t_ctx, t_q = torch.tensor([[0.0, 1.0, 3.0]]), torch.tensor([[3.5, 5.0, 40.0]])
+    out = baseline("extrapolate", ctx, t_ctx, t_q)[0, :, 0, 0, 0]
+    torch.testing.assert_close(out, torch.tensor([0.275, 0.35, 1.0]))  # the last one clipped to white
+    one = baseline("extrapolate", ctx[:, :1], t_ctx[:, :1], t_q)
+    torch.testing.assert_close(one, ctx[:, :1].expand(-1, 3, -1, -1, -1))
 
 
 def test_evaluate_reports_model_and_baselines_on_the_same_sequences(tiny_config):

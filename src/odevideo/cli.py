@@ -308,7 +308,7 @@ def config_list_cmd() -> None:
 
     for name in SHIPPED_CONFIGS:
         first = read_config_file_text(name).splitlines()[0].lstrip("# ")
-        typer.echo(f"{name:<8} {first}")
+        typer.echo(f"{name:<12} {first}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -23,7 +23,8 @@ from odevideo.models import MODELS, LatentODEConfig, ModelConfig, VideoModel, bu
 from odevideo.ode.solve import SolverConfig
 from odevideo.options import build, check_choices, check_positive, field_docs
 
-SHIPPED_CONFIGS = ("demo", "mmnist1", "mmnist2", "mmnist1_latent", "mmnist2_latent", "balls", "kth", "colour")
+SHIPPED_CONFIGS = ("demo", "mmnist1", "mmnist2", "mmnist1_latent", "mmnist2_latent", "balls", "kth", "colour",
+                   "natural64", "pedestrians")
 
 
 @dataclass

@@ -20,16 +20,26 @@ from odevideo.inference import generate, require_stochastic, sample_futures
 from odevideo.models import VideoModel
 from odevideo.perceptual import lpips as perceptual_lpips
 
-BASELINES = ("copy_last", "zeros")
+BASELINES = ("copy_last", "zeros", "extrapolate")
 
 
-def baseline(name: str, context: torch.Tensor, n_future: int) -> torch.Tensor:
-    """Baseline futures (B, n_future, C, H, W): ``copy_last`` repeats the last context frame, ``zeros`` is black."""
+def baseline(name: str, context: torch.Tensor, t_context: torch.Tensor, t_query: torch.Tensor) -> torch.Tensor:
+    """Baseline futures (B, Tq, C, H, W) at ``t_query`` (B, Tq) from ``context`` (B, M, C, H, W) at ``t_context``
+    (B, M): ``copy_last`` repeats the last context frame, ``zeros`` is black, ``extrapolate`` continues the
+    change between the last two context frames linearly in time (clipped to [0, 1]; with one context frame it
+    is copy-last)."""
     last = context[:, -1:]
+    n_future = t_query.shape[1]
     if name == "copy_last":
         return last.expand(-1, n_future, -1, -1, -1)
     if name == "zeros":
         return torch.zeros_like(last).expand(-1, n_future, -1, -1, -1)
+    if name == "extrapolate":
+        if context.shape[1] < 2:
+            return last.expand(-1, n_future, -1, -1, -1)
+        rate = (last - context[:, -2:-1]) / (t_context[:, -1:] - t_context[:, -2:-1]).view(-1, 1, 1, 1, 1)
+        ahead = (t_query - t_context[:, -1:]).view(*t_query.shape, 1, 1, 1).to(context)
+        return (last + ahead * rate).clamp(0.0, 1.0)
     raise ValueError(f"unknown baseline {name!r}; choose from {BASELINES}")
 
 
@@ -130,7 +140,7 @@ def _generate_batch(model: VideoModel, chunk: np.ndarray | torch.Tensor, times: 
     times = times.float()
     t_context, t_query = times[:, :n_context], times[:, n_context:n_context + n_future]
     out = generate(model, context, t_context, t_query)
-    preds = {"model": out.frames, **{b: baseline(b, context, n_future) for b in BASELINES}}
+    preds = {"model": out.frames, **{b: baseline(b, context, t_context, t_query) for b in BASELINES}}
     _sync(device)
     return Batch(context, target, t_context, t_query, preds), out.nfe
 

@@ -40,6 +40,7 @@ log = logging.getLogger("odevideo.data")
 SPLITS = ("train", "val", "test")
 CACHE_VERSION = 1  # bump when the decoded layout changes: old entries are then ignored
 SPLIT_STREAM = 4  # the random stream of the split by file
+AUGMENT_STREAM = 5  # the random stream of training clips' augmentations
 _WARNED: set[str] = set()  # bad files already named in a warning by this process
 
 
@@ -57,6 +58,13 @@ class FolderConfig(ClipsConfig):
         val_fraction, test_fraction: shares of the files drawn for validation and test when the folder has no
             split subfolders (at least one file each).
         cache_dir: where decoded clips are kept; ``None``: ``$XDG_CACHE_HOME/odevideo`` (``~/.cache/odevideo``).
+        crop_min: random crops of training clips: each is cut to a square of ``crop_min`` to 1 times the frame
+            side, at a random place, and resized back to ``size`` (1: no crops).
+        flip: mirror half the training clips left to right.
+        reverse: play half the training clips backwards (their times run 0 ... T again, gaps reversed).
+        max_stride: random temporal strides: each training clip takes every k-th frame of its window, k drawn
+            from 1 to ``max_stride`` (times are stretched to match: 0, k, 2k, ... with ``timestamps``; a window
+            that would run past its file takes the largest k that fits). 1: off.
     """
 
     kind: Literal["folder"] = "folder"
@@ -67,10 +75,16 @@ class FolderConfig(ClipsConfig):
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     cache_dir: str | None = None
+    crop_min: float = 1.0
+    flip: bool = False
+    reverse: bool = False
+    max_stride: int = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_positive(self, "data", "stride")
+        check_positive(self, "data", "stride", "max_stride")
+        if not 0 < self.crop_min <= 1:
+            raise ConfigError(f"data.crop_min must be in (0, 1] (1: no crops), got {self.crop_min}")
         if self.channels not in (1, 3):
             raise ConfigError(f"data.channels must be 1 (grey) or 3 (colour), got {self.channels}")
         if not (0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1
@@ -290,21 +304,57 @@ class FolderClips:
 
     def batch(self, indices: Sequence[int] | np.ndarray, times: np.ndarray | None = None, *,
               as_float: bool = True) -> dict[str, torch.Tensor]:
-        """Clips ``frames`` (B, T, C, H, W) and their ``times`` (B, T)."""
+        """Clips ``frames`` (B, T, C, H, W) and their ``times`` (B, T); training clips augmented as the config
+        asks (crops, flips, time reversal, strides), each with a generator drawn from its index, so a batch is
+        the same whenever it is read."""
         if times is not None:
             raise DataError("a folder's clips carry their own times; they cannot be rendered at others")
-        stride, t = self.config.stride, self.n_frames
+        t = self.n_frames
         frames = np.empty((len(indices), t, self.channels, self.size, self.size), np.uint8)
         out_times = np.empty((len(indices), t), np.float32)
         for row, index in enumerate(indices):
-            file, start = self.windows[self.window(int(index))]
-            array, file_times = self._array(int(file))
-            take = slice(start, start + stride * (t - 1) + 1, stride)
-            frames[row] = array[take]
-            if self.config.timestamps:
-                recorded = file_times[take]
-                out_times[row] = (recorded - recorded[0]) / stride
-            else:
-                out_times[row] = np.arange(t)
+            rng = np.random.default_rng([self.config.seed, AUGMENT_STREAM, int(index)]) if self.augments else None
+            frames[row], out_times[row] = self._clip(int(index), rng)
         tensor = torch.from_numpy(frames)
         return {"frames": as_float_frames(tensor) if as_float else tensor, "times": torch.from_numpy(out_times)}
+
+    @property
+    def augments(self) -> bool:
+        c = self.config
+        return self.split == "train" and (c.crop_min < 1 or c.flip or c.reverse or c.max_stride > 1)
+
+    def _clip(self, index: int, rng: np.random.Generator | None) -> tuple[np.ndarray, np.ndarray]:
+        """The frames (T, C, S, S) and times (T,) of the window ``index`` reads, augmented with ``rng``."""
+        c, t = self.config, self.n_frames
+        file, start = self.windows[self.window(index)]
+        array, file_times = self._array(int(file))
+        k = 1
+        if rng is not None and c.max_stride > 1:  # the largest stride that fits the file caps the draw
+            fits = (len(array) - 1 - start) // (c.stride * (t - 1))
+            k = int(rng.integers(1, max(1, min(c.max_stride, fits)) + 1))
+        step = c.stride * k
+        take = slice(start, start + step * (t - 1) + 1, step)
+        frames = np.asarray(array[take])
+        times = (file_times[take] - file_times[take][0]) / c.stride if c.timestamps else np.arange(t, dtype=float)
+        if rng is None:
+            return frames, times
+        if c.reverse and rng.random() < 0.5:
+            frames, times = frames[::-1], times[-1] - times[::-1]
+        if c.flip and rng.random() < 0.5:
+            frames = frames[..., ::-1]
+        if c.crop_min < 1:
+            frames = random_crop(frames, rng, c.crop_min)
+        return np.ascontiguousarray(frames), times
+
+
+def random_crop(frames: np.ndarray, rng: np.random.Generator, crop_min: float) -> np.ndarray:
+    """Frames (T, C, S, S) cut to a random square of ``crop_min`` to 1 times S, at a random place, and resized
+    back to S (bilinear, antialiased), the same crop for every frame."""
+    size = frames.shape[-1]
+    side = int(round(size * rng.uniform(crop_min, 1.0)))
+    if side >= size:
+        return frames
+    top, left = (int(x) for x in rng.integers(0, size - side + 1, size=2))
+    x = torch.from_numpy(np.ascontiguousarray(frames[..., top:top + side, left:left + side])).float()
+    x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return x.round_().clamp_(0, 255).to(torch.uint8).numpy()
