@@ -355,3 +355,43 @@ def test_random_crops_zoom_in_and_keep_the_size(tmp_path):
     assert (bright == bright[:, :1]).all()  # one crop for every frame of a clip
     share = bright[:, 0].float().mean((1, 2))
     assert (share - 0.5).abs().max() > 0.1  # zoomed in: the bright half no longer fills half of the frame
+
+
+# ------------------------------------------------------------------------------------------------- formats
+def write_video(path, frames: np.ndarray, codec: str, fps: int = 10) -> None:
+    """A video of ``frames`` (T, H, W, 3) uint8 with ``codec``, in the container its suffix names."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream.pix_fmt = "rgb24" if codec == "cinepak" else "yuv420p"
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+@pytest.mark.parametrize("codec,suffix", [("msmpeg4", ".avi"), ("cinepak", ".avi"), ("mpeg1video", ".mpg")])
+def test_the_registry_footages_codecs_are_read(tmp_path, codec, suffix):
+    # DivX 3 (msmpeg4: opencv-doc's vtest.avi), Cinepak (tree.avi) and MPEG-1 (visp's cube.mpeg)
+    frames = square_clip(12, size=64)
+    write_video(tmp_path / f"clip{suffix}", frames, codec, fps=25)  # MPEG-1 knows only standard rates
+    clip = read_clip(tmp_path / f"clip{suffix}", channels=3)
+    assert clip.frames.shape == (12, 3, 64, 64)
+    np.testing.assert_allclose(clip.times, np.arange(12.0))
+    error = np.abs(clip.frames.astype(float) - np.moveaxis(frames, -1, 1)).mean()
+    assert error < 12  # lossy, but the same pictures (a black frame would be ~60 off)
+
+
+def test_a_folder_of_pgm_frames_is_a_clip(tmp_path):
+    from PIL import Image
+
+    grey = square_clip(6, size=32, colour=False)[..., 0]
+    (tmp_path / "seq").mkdir()
+    for i, frame in enumerate(grey):
+        Image.fromarray(frame).save(tmp_path / "seq" / f"image.{i:04d}.pgm")
+    clip = read_clip(tmp_path / "seq", channels=1)
+    np.testing.assert_array_equal(clip.frames[:, 0], grey)  # PGM is lossless
+    assert find_clips(tmp_path) == [tmp_path / "seq"]

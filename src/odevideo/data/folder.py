@@ -38,7 +38,7 @@ from odevideo.options import check_positive
 
 log = logging.getLogger("odevideo.data")
 SPLITS = ("train", "val", "test")
-CACHE_VERSION = 1  # bump when the decoded layout changes: old entries are then ignored
+CACHE_VERSION = 2  # bump when decoding changes: old entries are then ignored (2: MPEG-1 times, PGM frames)
 SPLIT_STREAM = 4  # the random stream of the split by file
 AUGMENT_STREAM = 5  # the random stream of training clips' augmentations
 _WARNED: set[str] = set()  # bad files already named in a warning by this process

@@ -185,7 +185,8 @@ def _read_video(path: Path, prepare: Callable[[np.ndarray], np.ndarray],
             if not container.streams.video:
                 raise DataError(f"{path} has no video stream")
             stream = container.streams.video[0]
-            rate = stream.base_rate or stream.guessed_rate or stream.average_rate
+            # guessed before base: an MPEG-1 stream reports its field rate (50) as its base rate at 25 frames a second
+            rate = stream.guessed_rate or stream.average_rate or stream.base_rate
             for index, frame in enumerate(container.decode(stream)):
                 rgb = frame.to_ndarray(format="rgb24")  # (H, W, 3)
                 pending.append(np.moveaxis(rgb, -1, 0))
