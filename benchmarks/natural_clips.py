@@ -240,7 +240,8 @@ def build_source(source: Source, path: Path, out: Path, size: int) -> tuple[dict
             target.parent.mkdir(parents=True, exist_ok=True)
             np.savez(target, frames=frames[a:b], times=times[a:b] - times[a])
             written.append({"file": f"{split}/{name}.npz", "source": source.name, "frames": [a, b],
-                            "split": split, "footage": source.footage, "sha256": digest(frames[a:b])})
+                            "split": split, "footage": source.footage, "sha256": digest(frames[a:b]),
+                            "times_sha256": digest(times[a:b] - times[a])})
     return entry, written
 
 

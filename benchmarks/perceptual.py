@@ -37,11 +37,10 @@ def futures(name: str, model, context: torch.Tensor, times: torch.Tensor, batch:
     """The 10 frames after each context (N, 10, C, H, W): a baseline's, or a model's at the recorded times."""
     out = []
     for i in range(0, len(context), batch):
-        chunk = context[i:i + batch]
+        chunk, t = context[i:i + batch], times[i:i + batch]
         if model is None:
-            out.append(baseline(name, chunk, 10))
+            out.append(baseline(name, chunk, t[:, :10], t[:, 10:20]))
         else:
-            t = times[i:i + batch]
             out.append(generate(model, chunk, t[:, :10], t[:, 10:20]).frames.cpu())
     return torch.cat(out)
 
