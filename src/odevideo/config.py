@@ -34,8 +34,7 @@ class TrainConfig:
     Attributes:
         objective: ``reconstruction`` (the paper's: the loss sees only the context frames and the future is
             extrapolated) or ``prediction`` (the loss also sees the target frames).
-        loss: pixel loss; ``bce`` treats pixels as Bernoulli probabilities (sharper digits), ``mse`` is squared error,
-            ``l1`` absolute error.
+        loss: pixel loss; ``bce`` treats pixels as Bernoulli probabilities (sharper digits), ``mse`` is squared error.
         lr: peak learning rate of AdamW.
         weight_decay: AdamW weight decay.
         warmup_steps: linear warm-up steps; after it the rate follows a cosine to 0 at ``max_steps``.
@@ -45,8 +44,6 @@ class TrainConfig:
         clock: what ``max_minutes`` counts: ``wall`` (real time) or ``process`` (CPU time of the training
             process summed over threads: the same work whatever else the machine runs; used by benchmarks).
         kl_weight: weight of the KL term of variational models (``model.variational``); others have none.
-        difference_weight: weight of the L1 loss of a recursive latent ODE's decoded differences
-            (``model.output=recursive``) against the true change from each source frame; 0: none.
         grad_clip: gradient-norm clip; 0 disables it.
         val_every: validate (and write checkpoints) every this many steps.
         log_every: write per-step metrics every this many steps.
@@ -67,7 +64,7 @@ class TrainConfig:
     """
 
     objective: Literal["reconstruction", "prediction"] = "prediction"
-    loss: Literal["bce", "mse", "l1"] = "bce"
+    loss: Literal["bce", "mse"] = "bce"
     lr: float = 3e-3
     weight_decay: float = 0.0
     warmup_steps: int = 50
@@ -75,7 +72,6 @@ class TrainConfig:
     max_minutes: float | None = None
     clock: Literal["wall", "process"] = "wall"
     kl_weight: float = 1e-3
-    difference_weight: float = 0.0
     grad_clip: float = 1.0
     val_every: int = 200
     log_every: int = 10
@@ -93,9 +89,8 @@ class TrainConfig:
         check_positive(self, "train", "lr", "max_steps", "val_every", "log_every", "num_nodes", "keep_last")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ConfigError(f"train.max_minutes must be > 0 or null, got {self.max_minutes}")
-        if min(self.warmup_steps, self.weight_decay, self.grad_clip, self.kl_weight, self.difference_weight) < 0:
-            raise ConfigError("train.warmup_steps, weight_decay, grad_clip, kl_weight and difference_weight must "
-                              "be >= 0")
+        if min(self.warmup_steps, self.weight_decay, self.grad_clip, self.kl_weight) < 0:
+            raise ConfigError("train.warmup_steps, weight_decay, grad_clip and kl_weight must be >= 0")
 
 
 @dataclass

@@ -16,14 +16,12 @@ from odevideo.models import Generation, VideoModel
 
 def pixel_loss(logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
     """Mean per-pixel loss of frame logits against target frames in [0, 1]: ``bce`` (pixels as Bernoulli
-    probabilities), ``mse`` (squared error of ``sigmoid(logits)``) or ``l1`` (its absolute error)."""
+    probabilities) or ``mse`` (squared error of ``sigmoid(logits)``)."""
     if kind == "bce":
         return F.binary_cross_entropy_with_logits(logits, target)
     if kind == "mse":
         return F.mse_loss(torch.sigmoid(logits), target)
-    if kind == "l1":
-        return F.l1_loss(torch.sigmoid(logits), target)
-    raise ValueError(f"unknown pixel loss {kind!r}; choose bce, mse or l1")
+    raise ValueError(f"unknown pixel loss {kind!r}; choose bce or mse")
 
 
 def kl_to_standard_normal(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -37,7 +35,7 @@ def kl_to_standard_normal(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Ten
 
 
 def objective_loss(model: VideoModel, frames: torch.Tensor, times: torch.Tensor, *, n_context: int,
-                   objective: str, loss: str, kl_weight: float, difference_weight: float = 0.0
+                   objective: str, loss: str, kl_weight: float
                    ) -> tuple[torch.Tensor, torch.Tensor, Generation, torch.Tensor]:
     """The training loss of one batch under ``objective``.
 
@@ -50,8 +48,6 @@ def objective_loss(model: VideoModel, frames: torch.Tensor, times: torch.Tensor,
         objective: ``reconstruction`` or ``prediction``.
         loss: the pixel loss, ``bce`` or ``mse``.
         kl_weight: weight of the KL term of variational models.
-        difference_weight: weight of the L1 loss of a recursive model's decoded differences against the true
-            change from each source frame (Vid-ODE's difference loss; the source is detached).
 
     Returns:
         (total loss, pixel loss, the model's output, the frames it was compared with).
@@ -66,6 +62,4 @@ def objective_loss(model: VideoModel, frames: torch.Tensor, times: torch.Tensor,
     total = recon
     if out.z0_logvar is not None:
         total = total + kl_weight * kl_to_standard_normal(out.z0_mean, out.z0_logvar)
-    if difference_weight and out.difference is not None and out.source is not None:
-        total = total + difference_weight * F.l1_loss(out.difference, target - out.source.detach())
     return total, recon, out, target

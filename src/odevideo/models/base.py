@@ -42,10 +42,8 @@ class Generation:
         z0_mean: the initial latent (its mean for variational models), (B, *latent_shape), or ``None``.
         z0_logvar: log-variance of z0 for variational models, else ``None``.
         nfe: function evaluations of the ODE solve (0 for discrete models).
-        flow: for models that warp a frame (``output=warp`` or ``recursive``), the flow in pixels,
-            (B, Tq, 2, H, W), that backward-warps it to each query time; else ``None``.
-        difference: for ``output=recursive``, the decoded change from each source frame, (B, Tq, C, H, W).
-        source: for ``output=recursive``, the frame each query time was composed from, (B, Tq, C, H, W).
+        flow: for models that warp a context frame (``output=warp``), the flow in pixels, (B, Tq, 2, H, W),
+            that backward-warps it to each query time; else ``None``.
     """
 
     logits: torch.Tensor
@@ -54,8 +52,6 @@ class Generation:
     z0_logvar: torch.Tensor | None = None
     nfe: int = 0
     flow: torch.Tensor | None = None
-    difference: torch.Tensor | None = None
-    source: torch.Tensor | None = None
 
     @property
     def frames(self) -> torch.Tensor:

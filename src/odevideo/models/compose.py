@@ -35,9 +35,8 @@ def init_composition(last_conv: nn.Conv2d, channels: int, patch: int) -> None:
         last_conv.bias[(channels + 2) * n:] = MASK_INIT
 
 
-def warp(image: torch.Tensor, flow: torch.Tensor, padding: str = "zeros") -> torch.Tensor:
-    """Backward warp: ``out[..., y, x] = image[..., y + flow_y, x + flow_x]`` (bilinear; ``padding`` outside:
-    ``zeros`` or ``border``).
+def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Backward warp: ``out[..., y, x] = image[..., y + flow_y, x + flow_x]`` (bilinear, zeros outside).
 
     Args:
         image: (N, C, H, W).
@@ -50,7 +49,7 @@ def warp(image: torch.Tensor, flow: torch.Tensor, padding: str = "zeros") -> tor
     y = ys.view(1, h, 1) + flow[:, 1]
     # align_corners=True: -1 and 1 are the centres of the first and last pixels.
     grid = torch.stack([2 * x / max(w - 1, 1) - 1, 2 * y / max(h - 1, 1) - 1], dim=-1)
-    return F.grid_sample(image, grid, mode="bilinear", padding_mode=padding, align_corners=True)
+    return F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
 
 
 def flow_of(out: torch.Tensor, channels: int) -> torch.Tensor:
@@ -68,46 +67,3 @@ def compose(out: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
         draw, flow, mask = out[:, :c], flow_of(out, c), torch.sigmoid(out[:, c + 2:c + 3])
         frame = mask * warp(source, flow) + (1 - mask) * torch.sigmoid(draw)
         return to_logits(frame)
-
-
-def init_recursive(last_conv: nn.Conv2d, channels: int, patch: int) -> None:
-    """Start a recursive decoder's last convolution (before depth-to-space by ``patch``) at exactly zero
-    difference and zero flow, and a mask that keeps the warped frame: the untrained model copies its source."""
-    with torch.no_grad():
-        n = patch * patch
-        last_conv.weight[:(channels + 2) * n].zero_()
-        last_conv.bias[:(channels + 2) * n] = 0.0
-        last_conv.bias[(channels + 2) * n:] = MASK_INIT
-
-
-def blend(out: torch.Tensor, source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One recursive step (Vid-ODE): decoder output (N, C + 3, H, W) -> the frame (N, C, H, W) in [0, 1],
-
-        mask * warp(source, flow) + (1 - mask) * clip(source + difference),
-
-    warped with border padding, and the difference (N, C, H, W). Zero flow and difference give the source."""
-    c = source.shape[1]
-    difference, flow, mask = out[:, :c], flow_of(out, c), torch.sigmoid(out[:, c + 2:c + 3])
-    warped = warp(source, flow, padding="border")
-    return mask * warped + (1 - mask) * (source + difference).clamp(0.0, 1.0), difference
-
-
-def compose_recursive(out: torch.Tensor, sources: torch.Tensor, recurse: torch.Tensor
-                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Frames composed in time order: decoder outputs (B, T, C + 3, H, W), the context frame each time would
-    start from (B, T, C, H, W), and ``recurse`` (B, T): where the source is instead the frame made at the
-    previous query time (after the last context frame). -> frame logits (B, T, C, H, W), the differences and
-    the sources used, each (B, T, C, H, W). Computed in float32 (see :func:`compose`)."""
-    with torch.autocast(out.device.type, enabled=False):
-        out, sources = out.float(), sources.float()
-        frames, differences, used = [], [], []
-        for k in range(out.shape[1]):
-            source = sources[:, k]
-            if k > 0:
-                source = torch.where(recurse[:, k, None, None, None], frames[-1], source)
-            frame, difference = blend(out[:, k], source)
-            frames.append(frame)
-            differences.append(difference)
-            used.append(source)
-        frames_t = torch.stack(frames, dim=1)
-        return to_logits(frames_t), torch.stack(differences, dim=1), torch.stack(used, dim=1)

@@ -18,14 +18,7 @@ from torch import nn
 from odevideo.errors import ConfigError
 from odevideo.models.base import Generation, KindConfig, VideoModel
 from odevideo.models.blocks import ConvGRUCell
-from odevideo.models.compose import (
-    EXTRA_CHANNELS,
-    compose,
-    compose_recursive,
-    flow_of,
-    init_composition,
-    init_recursive,
-)
+from odevideo.models.compose import EXTRA_CHANNELS, compose, flow_of, init_composition
 from odevideo.models.decoder import ConvDecoder
 from odevideo.models.encoder import ConvEncoder
 from odevideo.ode import ConvField, MLPField, SolverConfig, integrate
@@ -50,9 +43,7 @@ class EncoderDecoderConfig(KindConfig):
             (``train.kl_weight``); the mean is used to generate.
         output: ``warp`` (Vid-ODE-style composition: a context frame warped by a decoded flow, blended through
             a decoded mask with a drawn frame; the default, which won on every dataset, docs/benchmarks.md) or
-            ``direct`` (the decoder draws every frame) or ``recursive`` (Vid-ODE's: each frame after the
-            context warps the frame made at the previous query time, blended through a mask with that frame
-            plus a decoded difference; the heads start at zero, so the untrained model copies the last frame).
+            ``direct`` (the decoder draws every frame).
         warp_source: the context frame a ``warp`` model warps to each query time: the ``previous`` one (the
             latest at or before the query time; the decoder is then also told the time gap from that frame to
             the query; the default) or the ``last`` one. Read only with ``output=warp``.
@@ -66,7 +57,7 @@ class EncoderDecoderConfig(KindConfig):
     downsample: int = 0
     latent_dim: int = 16
     variational: bool = False
-    output: Literal["warp", "direct", "recursive"] = "warp"
+    output: Literal["warp", "direct"] = "warp"
     warp_source: Literal["previous", "last"] = "previous"
 
     def __post_init__(self) -> None:
@@ -114,8 +105,8 @@ class LatentODE(VideoModel):
         if size % scale:
             raise ConfigError(f"frame size {size} must be divisible by model.patch * 2**model.downsample = {scale}")
         self.config, self.solver = c, solver
-        self.told_gap = c.output == "recursive" or (c.output == "warp" and c.warp_source == "previous")
-        out_channels = channels if c.output == "direct" else channels + EXTRA_CHANNELS
+        self.told_gap = c.output == "warp" and c.warp_source == "previous"
+        out_channels = channels + EXTRA_CHANNELS if c.output == "warp" else channels
         extra = 1 if self.told_gap else 0  # the time gap to the warped frame, as one more decoder input channel
         side = size // scale
         self.encoder = ConvEncoder(channels, c.width, c.patch, c.depth, c.downsample)
@@ -140,8 +131,6 @@ class LatentODE(VideoModel):
             self.state_shape = (c.width, side, side)
         if c.output == "warp":
             init_composition(self.decoder.net[-1], channels, c.patch)
-        elif c.output == "recursive":
-            init_recursive(self.decoder.net[-1], channels, c.patch)
         self.build_dynamics()
 
     def build_dynamics(self) -> None:
@@ -178,39 +167,18 @@ class LatentODE(VideoModel):
         when the output is ``warp``; ``gap`` (B, T), the time from each source frame to its query, when the
         warp source is ``previous`` (see :meth:`warp_sources`)."""
         b, t = z.shape[:2]
-        out = self.decode_raw(z, gap)
-        if self.config.output == "direct":
-            return out, None
-        if source is None:
-            raise ValueError("this model composes frames from context frames: pass them")
-        flow = flow_of(out.flatten(0, 1), self.channels)
-        return compose(out.flatten(0, 1), source.flatten(0, 1)).unflatten(0, (b, t)), flow.unflatten(0, (b, t))
-
-    def decode_raw(self, z: torch.Tensor, gap: torch.Tensor | None) -> torch.Tensor:
-        """The decoder's output for latents (B, T, *latent), (B, T, C_out, H, W), told the time ``gap`` (B, T) to
-        its source frame where the model is."""
-        b, t = z.shape[:2]
         x = self.from_latent(z.flatten(0, 1))  # (B*T, C_in, h, w)
         if self.told_gap:
             if gap is None:
                 raise ValueError("this model is told the time gap to the frame it warps: pass it")
             x = torch.cat([x, gap.reshape(b * t, 1, 1, 1).to(x).expand(-1, 1, *x.shape[2:])], dim=1)
-        return self.decoder(x).unflatten(0, (b, t))
-
-    def decode_recursive(self, z: torch.Tensor, context: torch.Tensor, t_context: torch.Tensor,
-                         t_query: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``output=recursive``: frame logits (B, Tq, C, H, W) composed in time order, with the flows, the
-        differences and the source frames used. A query within the context starts from the latest context frame
-        at or before it; a query after the last context frame from the frame made at the previous query time
-        (the first one after the context: the last context frame)."""
-        sources, gap = self.warp_sources(context, t_context, t_query)
-        after = t_query > t_context[:, -1:]  # (B, Tq)
-        recurse = torch.zeros_like(after)
-        recurse[:, 1:] = after[:, 1:] & after[:, :-1]  # the previous query is after the context too
-        gap = torch.where(recurse, t_query - torch.cat([t_query[:, :1], t_query[:, :-1]], 1), gap)
-        out = self.decode_raw(z, gap)
-        logits, difference, used = compose_recursive(out, sources, recurse)
-        return logits, flow_of(out.flatten(0, 1), self.channels).unflatten(0, out.shape[:2]), difference, used
+        out = self.decoder(x)
+        if self.config.output != "warp":
+            return out.unflatten(0, (b, t)), None
+        if source is None:
+            raise ValueError("this model composes frames from context frames: pass them")
+        flow = flow_of(out, self.channels)
+        return compose(out, source.flatten(0, 1)).unflatten(0, (b, t)), flow.unflatten(0, (b, t))
 
     def warp_sources(self, frames: torch.Tensor, t_context: torch.Tensor, t_query: torch.Tensor
                      ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -245,10 +213,6 @@ class LatentODE(VideoModel):
             eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
             z0 = mean + torch.exp(0.5 * logvar) * eps
         z_traj, nfe = self.trajectory(z0, t_context[:, 0], t_query)
-        if self.config.output == "recursive":
-            logits, flow, difference, used = self.decode_recursive(z_traj, context, t_context, t_query)
-            return Generation(logits=logits, z_traj=z_traj, z0_mean=mean, z0_logvar=logvar, nfe=nfe, flow=flow,
-                              difference=difference, source=used)
         source, gap = self.warp_sources(context, t_context, t_query) if self.config.output == "warp" else (None, None)
         logits, flow = self.decode(z_traj, source, gap)
         return Generation(logits=logits, z_traj=z_traj, z0_mean=mean, z0_logvar=logvar, nfe=nfe, flow=flow)
