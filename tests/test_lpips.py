@@ -117,3 +117,18 @@ def test_evaluate_reports_lpips_with_its_convention_or_says_how_to_add_it(traine
     plain = evaluation.evaluate(model, seqs)
     assert "lpips" not in plain and "odevideo[metrics]" in plain["perceptual"]["note"]
     assert plain["mse"] == pytest.approx(result["mse"])
+
+
+def test_the_perceptual_loss_adds_lpips_and_trains_the_model(tiny_config):
+    from odevideo.losses import objective_loss
+    from odevideo.perceptual.lpips import lpips
+
+    model = tiny_config().build_model()
+    frames, times = torch.rand(2, 6, 1, 32, 32), torch.arange(6.0)
+    plain = objective_loss(model, frames, times, n_context=3, objective="prediction", loss="bce", kl_weight=0.0)
+    both = objective_loss(model, frames, times, n_context=3, objective="prediction", loss="bce", kl_weight=0.0,
+                          perceptual_weight=2.0)
+    want = 2.0 * lpips(plain[2].frames.detach(), frames).mean()
+    torch.testing.assert_close(both[0] - plain[0], want, atol=1e-5, rtol=1e-4)
+    both[0].backward()
+    assert all(p.grad is not None for p in model.decoder.parameters())

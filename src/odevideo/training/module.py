@@ -51,7 +51,8 @@ class VideoModule(L.LightningModule):
         problem = None
         try:
             loss, recon, out, target = objective_loss(self.model, frames, times, n_context=self.config.data.n_context,
-                                                      objective=tc.objective, loss=tc.loss, kl_weight=tc.kl_weight)
+                                                      objective=tc.objective, loss=tc.loss, kl_weight=tc.kl_weight,
+                                                      perceptual_weight=tc.perceptual_weight)
             if not bool(torch.isfinite(loss.detach())):
                 problem = f"the loss is {float(loss.detach())}"
         except SolverError as exc:

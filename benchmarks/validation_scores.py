@@ -1,0 +1,55 @@
+"""MSE and LPIPS of runs on a synthetic config's validation split (the split design choices are made on).
+
+    python benchmarks/validation_scores.py --config balls --run NAME=RUN_DIR ...
+
+The first ``--n`` validation sequences (their own seed), 10 -> 10. Train options removed since a run was made
+(``train.difference_weight``, code at 4cc7e70) are dropped when its checkpoint is read. Prints one line a run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+
+from odevideo import metrics
+from odevideo.config import Config, load_config
+from odevideo.inference import generate
+from odevideo.perceptual.lpips import lpips
+
+REMOVED_TRAIN = ("difference_weight",)
+
+
+def load(run: str) -> torch.nn.Module:
+    with safe_open(str(Path(run) / "checkpoints" / "best.safetensors"), framework="pt") as f:
+        tree = json.loads(f.metadata()["config"])
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    for key in REMOVED_TRAIN:
+        tree["train"].pop(key, None)
+    model = Config.from_dict(tree).build_model()
+    model.load_state_dict(tensors)
+    return model.eval()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="balls")
+    parser.add_argument("--n", type=int, default=256)
+    parser.add_argument("--run", action="append", default=[], help="NAME=run directory")
+    args = parser.parse_args()
+    batch = load_config(args.config).data.open("val").batch(range(args.n))
+    frames, times = batch["frames"], batch["times"]
+    for spec in args.run:
+        name, _, path = spec.partition("=")
+        model = load(path)
+        out = torch.cat([generate(model, frames[i:i + 64, :10], times[i:i + 64, :10], times[i:i + 64, 10:20]).frames
+                         for i in range(0, args.n, 64)])
+        mse = metrics.score({"m": out}, frames[:, 10:20])["m"]["mse"].mean()
+        print(f"{name}: validation MSE {float(mse):.2f}, LPIPS {float(lpips(out, frames[:, 10:20]).mean()):.4f}")
+
+
+if __name__ == "__main__":
+    main()
