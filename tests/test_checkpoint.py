@@ -84,3 +84,17 @@ def test_a_checkpoint_of_odevideo_0_1_loads(tiny_config, tmp_path):
               metadata={"format": "odevideo/1", "config": json.dumps(old), "step": "7", "val_mse": ""})
     loaded = load_checkpoint(tmp_path / "old.safetensors")
     assert loaded.config.model == config.model and loaded.step == 7 and loaded.val_mse is None
+
+
+def test_a_direct_model_stored_with_the_warp_source_it_ignored_loads(tiny_config, tmp_path):
+    import json
+
+    from safetensors.torch import save_file
+
+    config = tiny_config()  # output=direct, no warp_source
+    tree = config.to_dict()
+    tree["model"]["warp_source"] = "last"  # what earlier versions stored for every latent model
+    save_file({k: v.contiguous() for k, v in config.build_model().state_dict().items()},
+              str(tmp_path / "old.safetensors"), metadata={"format": "odevideo/2", "config": json.dumps(tree),
+                                                           "step": "1", "val_mse": ""})
+    assert load_checkpoint(tmp_path / "old.safetensors").config == config

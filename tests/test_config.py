@@ -57,6 +57,8 @@ def test_yaml_round_trip(tmp_path):
     (["model.kind=latent_rnn", "data.irregular=0.5"], "cannot read times off the frame grid"),
     (["model.kind=objects", "model.box=20"], r"model.box \(20\) must equal the data's object size \(28"),
     (["model.kind=convlstm", "model.kernel=4"], "must be odd"),
+    (["model.output=direct"], "chooses the frame a warp model warps"),  # mmnist1_latent sets warp_source
+    (["model.warp_source=first"], "is not one of"),
     (["train.precision=fp8"], "train.precision"),
 ])
 def test_bad_values_and_impossible_combinations_are_refused(overrides, match):

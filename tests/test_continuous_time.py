@@ -28,7 +28,8 @@ def test_querying_the_context_times_reproduces_the_reconstruction_path(tiny_conf
     assert torch.allclose(full.z_traj[:, :5], recon.z_traj, atol=1e-5)
 
 
-@pytest.mark.parametrize("extra", [{"latent": "spatial"}, {"latent": "vector"}, {"output": "warp"},
+@pytest.mark.parametrize("extra", [{"latent": "spatial"}, {"latent": "vector"},
+                                   {"output": "warp", "warp_source": "last"},
                                    {"output": "warp", "warp_source": "previous"}, {"variational": True}])
 def test_per_sample_times_in_one_batch_equal_a_loop_over_samples(tiny_config, extra):
     torch.manual_seed(0)
@@ -53,7 +54,7 @@ def test_warp_from_the_previous_context_frame_picks_the_latest_one_at_or_before_
     source, gap = model.warp_sources(frames, t_ctx, t_query)
     assert source[..., 0, 0, 0].tolist() == [[0, 0, 1, 1, 2, 2], [3, 3, 4, 4, 5, 5]]
     assert torch.allclose(gap, torch.tensor([[0.0, 1.0, 0.0, 1.0, 0.0, 1.5], [0.0, 0.2, 0.0, 4.4, 0.0, 3.0]]))
-    last = tiny_config(output="warp").build_model()
+    last = tiny_config(output="warp", warp_source="last").build_model()
     source, gap = last.warp_sources(frames, t_ctx, t_query)
     assert (source[..., 0, 0, 0] == frames[:, -1:, 0, 0, 0]).all()
     out = model(frames / 6, t_ctx, t_query)

@@ -10,8 +10,9 @@ from odevideo.models import MODELS
 from odevideo.models.compose import EPS, compose, warp
 
 
-@pytest.mark.parametrize("latent,extra", [("spatial", {}), ("vector", {}), ("spatial", {"output": "warp"}),
-                                          ("vector", {"output": "warp"}),
+@pytest.mark.parametrize("latent,extra", [("spatial", {}), ("vector", {}),
+                                          ("spatial", {"output": "warp", "warp_source": "last"}),
+                                          ("vector", {"output": "warp", "warp_source": "last"}),
                                           ("spatial", {"output": "warp", "warp_source": "previous"})])
 @pytest.mark.parametrize("m,t_query", [(3, [0.0, 1.0, 2.0, 3.5, 7.25]), (1, [0.5]), (7, [2.2, 9.9, 10.0])])
 def test_shapes_for_odd_context_and_real_times(tiny_config, latent, extra, m, t_query):
@@ -154,7 +155,7 @@ def test_compose_stays_finite_under_bf16_autocast():
 def test_a_new_warp_model_starts_by_copying_its_source_frame(tiny_config):
     batch = MovingMNIST("train", digits=1, size=32, digit_size=14, n_frames=8).batch(range(4))
     frames, times = as_float_frames(batch["frames"]), batch["times"][0]
-    out = tiny_config(output="warp").build_model().eval()(frames[:, :4], times[:4], times)
+    out = tiny_config(output="warp", warp_source="last").build_model().eval()(frames[:, :4], times[:4], times)
     assert out.flow.shape == (4, 8, 2, 32, 32) and out.flow.abs().max() < 1.0  # near-zero flow
     # the mask starts at sigmoid(3) = 0.95 on the warped last context frame
     assert (out.frames[:, 3] - frames[:, 3]).abs().mean() < 0.1

@@ -275,7 +275,17 @@ def upgrade_legacy(tree: dict[str, Any]) -> dict[str, Any]:
         if kind == "latent_rnn":
             model.pop("field_hidden", None)
             model.pop("field_layers", None)
-        model.setdefault("output", "direct")  # 0.1's defaults, which are no longer today's
-        model.setdefault("warp_source", "last")
+        model.setdefault("output", "direct")  # 0.1's default, which is no longer today's
+        if model["output"] == "warp":
+            model.setdefault("warp_source", "last")  # 0.1 warped only the last context frame
     tree["model"], tree["train"] = model, train
+    return without_ignored_options(tree)
+
+
+def without_ignored_options(tree: dict[str, Any]) -> dict[str, Any]:
+    """A stored config tree (a checkpoint's) without the options its model ignored when it was saved: a
+    ``direct`` latent model's ``warp_source``, which earlier versions accepted and stored."""
+    model = tree.get("model")
+    if isinstance(model, dict) and model.get("output") == "direct":
+        tree = {**tree, "model": {k: v for k, v in model.items() if k != "warp_source"}}
     return tree

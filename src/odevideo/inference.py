@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from odevideo.config import Config, upgrade_legacy
+from odevideo.config import Config, upgrade_legacy, without_ignored_options
 from odevideo.data.moving_mnist import as_float_frames
 from odevideo.errors import CheckpointError, ConfigError
 from odevideo.models import Generation, VideoModel
@@ -115,7 +115,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
         raise CheckpointError(f"{path} is a safetensors file but not an odevideo checkpoint (no config metadata)")
     try:
         tree = json.loads(meta["config"])
-        config = Config.from_dict(upgrade_legacy(tree) if meta["format"] == "odevideo/1" else tree)
+        config = Config.from_dict(upgrade_legacy(tree) if meta["format"] == "odevideo/1"
+                                  else without_ignored_options(tree))
     except (json.JSONDecodeError, ConfigError) as exc:
         raise CheckpointError(f"checkpoint {path} holds an unreadable config: {exc}") from None
     model = config.build_model()

@@ -46,7 +46,8 @@ class EncoderDecoderConfig(KindConfig):
             ``direct`` (the decoder draws every frame).
         warp_source: the context frame a ``warp`` model warps to each query time: the ``previous`` one (the
             latest at or before the query time; the decoder is then also told the time gap from that frame to
-            the query; the default) or the ``last`` one. Read only with ``output=warp``.
+            the query) or the ``last`` one; ``None`` (the default): ``previous`` with ``output=warp``. A
+            ``direct`` model warps nothing, so it refuses a value.
     """
 
     kind: str = "latent_ode"
@@ -58,13 +59,18 @@ class EncoderDecoderConfig(KindConfig):
     latent_dim: int = 16
     variational: bool = False
     output: Literal["warp", "direct"] = "warp"
-    warp_source: Literal["previous", "last"] = "previous"
+    warp_source: Literal["previous", "last"] | None = None
 
     def __post_init__(self) -> None:
         check_choices(self, "model")
         check_positive(self, "model", "patch", "width", "depth", "latent_dim")
         if self.downsample < 0:
             raise ConfigError(f"model.downsample must be >= 0, got {self.downsample}")
+        if self.warp_source not in (None, "previous", "last"):
+            raise ConfigError(f"model.warp_source={self.warp_source!r} is not one of ['previous', 'last', null]")
+        if self.warp_source is not None and self.output != "warp":
+            raise ConfigError(f"model.warp_source={self.warp_source} chooses the frame a warp model warps: set "
+                              "model.output=warp, or drop model.warp_source")
 
 
 @dataclass
@@ -105,7 +111,7 @@ class LatentODE(VideoModel):
         if size % scale:
             raise ConfigError(f"frame size {size} must be divisible by model.patch * 2**model.downsample = {scale}")
         self.config, self.solver = c, solver
-        self.told_gap = c.output == "warp" and c.warp_source == "previous"
+        self.told_gap = c.output == "warp" and c.warp_source != "last"  # None: previous
         out_channels = channels + EXTRA_CHANNELS if c.output == "warp" else channels
         extra = 1 if self.told_gap else 0  # the time gap to the warped frame, as one more decoder input channel
         side = size // scale

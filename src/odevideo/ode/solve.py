@@ -160,7 +160,7 @@ def integrate(field: nn.Module, z0: torch.Tensor, t: torch.Tensor, t0: torch.Ten
         grid = torch.arange(n + 1, device=z0.device, dtype=tdtype) * config.step_size
     else:
         grid = torch.unique(torch.cat([rel.new_zeros(1), rel.flatten()]))  # sorted
-    z, nfe = _odeint(field, z0, base + grid, config)
+    z, nfe = _odeint(field, z0, base + grid, config, {"step_size": config.step_size} if fixed else {})
     z = z.movedim(0, 1)  # torchdiffeq is time-first: (T_grid, B, ...) -> (B, T_grid, ...)
     rows = torch.arange(z0.shape[0], device=z0.device)[:, None]
     if not fixed:
@@ -172,15 +172,14 @@ def integrate(field: nn.Module, z0: torch.Tensor, t: torch.Tensor, t0: torch.Ten
     return ODESolution(z=lo + frac * (hi - lo), t=t, nfe=nfe)
 
 
-def _odeint(field: nn.Module, z0: torch.Tensor, times: torch.Tensor, config: SolverConfig
+def _odeint(field: nn.Module, z0: torch.Tensor, times: torch.Tensor, config: SolverConfig, options: dict
             ) -> tuple[torch.Tensor, int]:
-    """torchdiffeq's solve at ``times`` (time-first output) and its NFE, with every failure a ``SolverError``."""
+    """torchdiffeq's solve at ``times`` (time-first output) with its method ``options``, and its NFE, with
+    every failure a ``SolverError``."""
     import torchdiffeq
 
     counted = _Counted(field, config.max_nfe)
-    fixed = config.method in FIXED and config.step_size is not None
-    kwargs = {"rtol": config.rtol, "atol": config.atol, "method": config.method,
-              "options": {"step_size": config.step_size} if fixed else {}}
+    kwargs = {"rtol": config.rtol, "atol": config.atol, "method": config.method, "options": options}
     try:
         if config.adjoint:
             z = torchdiffeq.odeint_adjoint(counted, z0, times, adjoint_params=tuple(field.parameters()), **kwargs)
