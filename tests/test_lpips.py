@@ -63,6 +63,17 @@ def test_the_frame_function_tiles_grey_and_returns_one_value_per_frame():
     assert lpips(grey, grey).abs().max() < 1e-6
 
 
+def test_several_predictions_at_once_score_as_one_at_a_time():
+    from odevideo.perceptual.lpips import lpips, lpips_many
+
+    g = torch.Generator().manual_seed(1)
+    target = torch.rand(2, 5, 3, 32, 32, generator=g)
+    preds = {"a": torch.rand(2, 5, 3, 32, 32, generator=g), "b": target * 0.5, "c": torch.zeros_like(target)}
+    together = lpips_many(preds, target, batch=4)  # chunks smaller than the frames: the pieces line up
+    for key, pred in preds.items():
+        torch.testing.assert_close(together[key], lpips(pred, target), atol=1e-6, rtol=1e-5)
+
+
 class Boom:
     def __reduce__(self):
         import os

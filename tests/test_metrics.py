@@ -122,4 +122,21 @@ def test_evaluate_reports_model_and_baselines_on_the_same_sequences(tiny_config)
         zeros = metrics.frame_metrics(torch.zeros_like(target), target)[key]
         assert res["baselines"]["zeros"][key] == pytest.approx(float(zeros.double().mean()), rel=1e-5)
     assert res["conventions"]["ssim"]["window"] == 11 and res["conventions"]["ssim_openstl"]["data_range"] == 2.0
-    assert set(res["seconds"]) == {"generate", "metrics"}
+    assert {"generate", "pixels"} <= set(res["seconds"]) <= {"hash", "generate", "pixels", "lpips"}
+
+
+def test_the_baselines_are_scored_once_per_test_set_and_read_back_exactly(tiny_config, tmp_path):
+    model = tiny_config().build_model()
+    seqs = np.random.default_rng(0).integers(0, 256, (5, 7, 1, 32, 32), dtype=np.uint8)
+    first = evaluate(model, seqs, n_context=4, n_future=3, batch_size=2, cache=tmp_path, perceptual=False)
+    again = evaluate(model, seqs, n_context=4, n_future=3, batch_size=3, cache=tmp_path, perceptual=False)
+    assert not first["baselines_cached"] and again["baselines_cached"] and len(list(tmp_path.iterdir())) == 1
+    assert again["baselines"] == first["baselines"] and again["mse"] == pytest.approx(first["mse"], rel=1e-6)
+    changed = seqs.copy()
+    changed[4, 6, 0, 0, 0] ^= 1  # one pixel of one target frame: another test set
+    other = evaluate(model, changed, n_context=4, n_future=3, batch_size=2, cache=tmp_path, perceptual=False)
+    assert not other["baselines_cached"] and len(list(tmp_path.iterdir())) == 2
+    shorter = evaluate(model, seqs, n_context=4, n_future=2, cache=tmp_path, perceptual=False)
+    assert not shorter["baselines_cached"]  # another future length: another entry
+    fresh = evaluate(model, seqs, n_context=4, n_future=3, cache=False, perceptual=False)
+    assert not fresh["baselines_cached"] and fresh["baselines"] == first["baselines"]

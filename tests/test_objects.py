@@ -6,6 +6,7 @@ import torch
 
 from odevideo.data.moving_mnist import MovingMNIST, as_float_frames, reflect
 from odevideo.models.objects import PoseField, crop, detect, fit_tracks, fold, place
+from odevideo.models.objects.sprites import pad_frames
 
 
 def test_fold_is_the_generators_reflection():
@@ -229,3 +230,49 @@ def test_over_composition_draws_the_first_slot_in_front():
     over = render(sprites, centres, 5, "over")[0, 0, 0, 2, 1:4]
     torch.testing.assert_close(over, torch.tensor([1.0, 0.5 + 0.5 * 0.8, 0.8]))
     assert torch.equal(render(sprites, centres, 5, "max")[0, 0, 0, 2, 1:4], torch.tensor([1.0, 0.8, 0.8]))
+
+
+def test_the_refinements_closed_form_gradient_is_autograds(tiny_config):
+    model = tiny_config("objects").build_model()
+    g = torch.Generator().manual_seed(0)
+    frames = torch.rand(2 * 4, 1, 32, 32, generator=g)  # (B*M, C, H, W), M = 4
+    centres = (torch.rand(2, 4, 2, 2, generator=g) * 40 - 4).requires_grad_(True)  # some windows off the frame
+    windows = crop(frames, centres.flatten(0, 1), model.config.sprite).unflatten(0, (2, 4))
+    sharp = model.config.refine_sharpness
+    objective = (torch.logsumexp(-sharp * windows, dim=1) / sharp).sum()
+    (want,) = torch.autograd.grad(objective, centres)
+    got = model.window_gradient(pad_frames(frames, model.config.sprite), centres.detach(), 4)
+    torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+
+
+def test_the_refinements_adam_is_torchs_adam_with_a_cosine_schedule():
+    from odevideo.models.objects.model import _Adam
+
+    g = torch.Generator().manual_seed(0)
+    start = [torch.randn(3, 2, generator=g), torch.randn(3, 2, generator=g)]
+    grads = [[torch.randn(3, 2, generator=g) for _ in start] for _ in range(12)]
+    params = [p.clone().requires_grad_(True) for p in start]
+    opt = torch.optim.Adam(params, lr=0.3)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, 12)
+    ours = _Adam(tuple(start), 0.3, 12)
+    for step in grads:
+        for p, grad in zip(params, step, strict=True):
+            p.grad = grad.clone()
+        opt.step()
+        schedule.step()
+        got = ours.step(tuple(step))
+    for p, q in zip(params, got, strict=True):
+        torch.testing.assert_close(q, p.detach(), atol=1e-6, rtol=1e-6)
+
+
+def test_crop_is_grid_samples_bilinear_sampling():
+    g = torch.Generator().manual_seed(0)
+    frames = torch.rand(3, 2, 24, 20, generator=g)
+    centres = torch.rand(3, 4, 2, generator=g) * 50 - 15  # inside, across the edges and fully outside
+    offs = torch.arange(9.0) - 4
+    ys = (centres[..., :1] + offs) * (2 / 23) - 1
+    xs = (centres[..., 1:] + offs) * (2 / 19) - 1
+    grid = torch.stack([xs[:, :, None, :].expand(-1, -1, 9, -1), ys[:, :, :, None].expand(-1, -1, -1, 9)], dim=-1)
+    want = torch.nn.functional.grid_sample(frames, grid.flatten(1, 2), align_corners=True)
+    torch.testing.assert_close(crop(frames, centres, 9), want.unflatten(2, (4, 9)).transpose(1, 2), atol=1e-5,
+                               rtol=0)

@@ -29,6 +29,21 @@ def client():
     return TestClient(create_app(limits=Limits(max_upload_bytes=300_000)))
 
 
+def predict(client, **kwargs):
+    """POST /api/predict, then poll the job until it is over: the last answer (the result, or the failure)."""
+    r = client.post("/api/predict", **kwargs)
+    if r.status_code != 202:
+        return r
+    assert r.json()["status"] in ("queued", "running")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        r = client.get(f"/api/jobs/{r.json()['id']}")
+        if r.json().get("status") not in ("queued", "running"):
+            return r
+        time.sleep(0.02)
+    raise AssertionError("the job never finished")
+
+
 def clip_file(path: Path, n: int = 20) -> Path:
     """A 2-digit Moving MNIST clip (built-in digits) as a file of ``path``'s type."""
     clip = MovingMNIST("test", digits=2).render_uint8([5])[0][:n]  # (T, 64, 64)
@@ -52,8 +67,8 @@ def test_the_page_and_its_lists(client):
 def test_an_uploaded_gif_at_four_times_the_frame_rate(client, tmp_path):
     gif = clip_file(tmp_path / "clip.gif")
     with open(gif, "rb") as f:
-        r = client.post("/api/predict", data={"model": "mmnist2", "fps_factor": "4", "n_context": "10"},
-                        files={"file": ("clip.gif", f, "image/gif")})
+        r = predict(client, data={"model": "mmnist2", "fps_factor": "4", "n_context": "10"},
+                    files={"file": ("clip.gif", f, "image/gif")})
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["frames"] == 40 and body["t_query"][:4] == [9.25, 9.5, 9.75, 10.0] and body["fps"] == 16
@@ -92,13 +107,13 @@ def test_the_page_generates_what_generate_does_at_the_asked_times():
 
 
 def test_explicit_times_samples_and_a_spatial_model(client):
-    r = client.post("/api/predict", data={"model": "mmnist2", "clip": "digits2", "times": "9.5, 14, 30.25",
-                                          "samples": "3", "seed": "1"})
+    r = predict(client, data={"model": "mmnist2", "clip": "digits2", "times": "9.5, 14, 30.25",
+                              "samples": "3", "seed": "1"})
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["t_query"] == [9.5, 14.0, 30.25] and [e["t"] for e in body["errors"]] == [14.0]
     assert len(body["samples"]) == 3
-    r = client.post("/api/predict", data={"model": "balls", "clip": "balls", "fps_factor": "2"})
+    r = predict(client, data={"model": "balls", "clip": "balls", "fps_factor": "2"})
     assert r.status_code == 200, r.text
     assert r.json()["latent"]["kind"] == "pca" and r.json()["frames"] == 20
 
@@ -107,8 +122,8 @@ def test_a_colour_clip_for_a_grey_model_is_converted_and_resized(client, tmp_pat
     rgb = np.random.default_rng(0).integers(0, 255, (12, 48, 80, 3), dtype=np.uint8)
     path = write_frames(tmp_path / "rgb.mp4", torch.from_numpy(rgb).permute(0, 3, 1, 2).float() / 255)
     with open(path, "rb") as f:
-        r = client.post("/api/predict", data={"model": "balls", "n_context": "6"},
-                        files={"file": ("rgb.mp4", f, "video/mp4")})
+        r = predict(client, data={"model": "balls", "n_context": "6"},
+                    files={"file": ("rgb.mp4", f, "video/mp4")})
     assert r.status_code == 200, r.text
     assert r.json()["size"] == 32 and any("resized" in n for n in r.json()["notes"])
 
@@ -128,12 +143,12 @@ BAD = {
 @pytest.mark.parametrize("case", BAD)
 def test_bad_uploads_get_a_message_and_the_server_carries_on(client, tmp_path, case):
     name, content, status, message = BAD[case]
-    r = client.post("/api/predict", data={"model": "mmnist2"}, files={"file": (name, content(tmp_path / name))})
+    r = predict(client, data={"model": "mmnist2"}, files={"file": (name, content(tmp_path / name))})
     assert r.status_code == status
     error = r.json()["error"]
     assert message in error and "Traceback" not in error and str(tmp_path) not in error
     assert "odevideo-serve" not in error  # the server's own paths are not shown
-    assert client.post("/api/predict", data={"model": "mmnist1", "clip": "digits1"}).status_code == 200
+    assert predict(client, data={"model": "mmnist1", "clip": "digits1"}).status_code == 200
 
 
 @pytest.mark.parametrize("form,message", [
@@ -146,7 +161,7 @@ def test_bad_uploads_get_a_message_and_the_server_carries_on(client, tmp_path, c
     ({"model": "mmnist2", "clip": "digits9"}, "no example clip"),
 ])
 def test_bad_requests_get_a_message(client, form, message):
-    r = client.post("/api/predict", data=form)
+    r = predict(client, data=form)
     assert r.status_code == 400 and message in r.json()["error"]
 
 
@@ -155,14 +170,15 @@ def test_an_upload_over_the_limit_is_refused_while_it_is_copied_too(tmp_path):
 
     small = TestClient(create_app(limits=Limits(max_upload_bytes=200_000)))
     content = b"\x00" * (200_000 + FORM_OVERHEAD // 2)  # over the limit, but within the form's allowance
-    r = small.post("/api/predict", data={"model": "mmnist2"}, files={"file": ("big.npy", content)})
+    r = predict(small, data={"model": "mmnist2"}, files={"file": ("big.npy", content)})
     assert r.status_code == 413 and "larger than the 0 MiB" not in r.json()["error"]
     assert "larger than" in r.json()["error"]
 
 
 def test_a_result_that_is_gone_says_so(client):
-    r = client.get("/api/jobs/0123/frame", params={"t": 3})
-    assert r.status_code == 400 and "generate again" in r.json()["error"]
+    for url in ("/api/jobs/0123", "/api/jobs/0123/frame?t=3", "/api/jobs/0123/generated.webm"):
+        r = client.get(url)
+        assert r.status_code == 404 and "generate again" in r.json()["error"]
 
 
 # ---------------------------------------------------------------- the page in a real browser

@@ -165,13 +165,18 @@ def evaluate_cmd(
     samples: Annotated[int, typer.Option(help="Also draw K futures per sequence (stochastic models) and report "
                                               "best of K, mean of K and their diversity.")] = 1,
     sample_seed: Annotated[int, typer.Option(help="Seed of the samples' randomness.")] = 0,
+    cache: Annotated[bool, typer.Option(help="Keep the baselines' scores and the truth's FVD features by the test "
+                                             "set's hash (in ~/.cache/odevideo/scores), so that the next model "
+                                             "scored on it skips them.")] = True,
     device: Device = "auto",
     quiet: Quiet = False,
 ) -> None:
-    """Score a checkpoint and the copy-last and zeros baselines on test sequences; write a results JSON.
+    """Score a checkpoint and the copy-last, zeros and extrapolation baselines on test sequences; write a results
+    JSON.
 
     The test set is the test split of the checkpoint's dataset (generated Moving MNIST or bouncing balls, or
-    the held-out files of its folder), of the folder --data names, or the file --test-file names."""
+    the held-out files of its folder), of the folder --data names, or the file --test-file names (streamed in
+    batches, so a file of any length fits in memory)."""
     from odevideo.evaluation import assemble_test_set, evaluate, write_json
     from odevideo.inference import load_checkpoint
 
@@ -186,7 +191,8 @@ def evaluate_cmd(
                              progress=not quiet)
     generator = _generator(sample_seed, ckpt.device) if samples > 1 else None
     result = evaluate(ckpt.model, test.frames, n_context=n_context, n_future=n_future, times=test.times,
-                      batch_size=batch_size, progress=not quiet, fvd=fvd, samples=samples, generator=generator)
+                      batch_size=batch_size, progress=not quiet, fvd=fvd, samples=samples, generator=generator,
+                      cache=cache)
     out = out or ckpt.path.with_name(ckpt.path.stem + ".results.json")
     write_json(out, {"checkpoint": str(ckpt.path), "test_set": test.description, "device": str(ckpt.device),
                      **result})
@@ -240,18 +246,26 @@ def serve_cmd(
     checkpoint: Annotated[list[Path] | None, typer.Option("--checkpoint", "-c", help="Also offer this checkpoint "
                                                           "or run directory (repeatable).")] = None,
     device: Device = "cpu",
+    workers: Annotated[int, typer.Option(help="Jobs generated at the same time.")] = 1,
+    queue: Annotated[int, typer.Option(help="Jobs that may wait for a worker; one more is answered 503 "
+                                            "(busy).")] = 8,
+    timeout: Annotated[float, typer.Option(help="Seconds after which an unfinished job fails.")] = 60.0,
+    keep: Annotated[float, typer.Option(help="Seconds a result's files are kept after it is done.")] = 600.0,
 ) -> None:
     """A web page to continue a clip with a model at any frame rate: pick a model and an example clip or upload one
     (GIF, MP4, WebM, NPY), watch the result beside the truth, the error curve, the latent view and the frame at
-    any real time. Offline, no analytics. Needs pip install 'odevideo[web]'."""
+    any real time. Generation runs in a bounded job queue. Offline, no analytics. Needs pip install
+    'odevideo[web]'."""
     try:
         from odevideo.web.app import serve
+        from odevideo.web.jobs import QueueLimits
     except ImportError as exc:
         raise OdevideoError(f"odevideo serve needs the web extra ({exc.name} is missing): "
                             "pip install 'odevideo[web]'") from None
+    limits = QueueLimits(workers=workers, queue=queue, timeout_s=timeout, keep_s=keep)
     named = {Path(p).stem if Path(p).suffix else Path(p).name: p for p in checkpoint or []}
     typer.echo(f"odevideo: serving on http://{host}:{port}/ (Ctrl-C stops)")
-    serve(host=host, port=port, checkpoints=named, device=device)
+    serve(host=host, port=port, checkpoints=named, device=device, queue=limits)
 
 
 @app.command("models")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,9 +21,11 @@ from odevideo.data.moving_mnist import STANDARD, MovingMNIST, load_standard
 from odevideo.errors import DataError
 from odevideo.inference import generate, require_stochastic, sample_futures
 from odevideo.models import VideoModel
+from odevideo.options import user_cache
 from odevideo.perceptual import lpips as perceptual_lpips
 
 BASELINES = ("copy_last", "zeros", "extrapolate")
+CACHE_VERSION = 1  # of the baselines' scores in a BaselineCache: raise it when a metric or a baseline changes
 
 
 def baseline(name: str, context: torch.Tensor, t_context: torch.Tensor, t_query: torch.Tensor) -> torch.Tensor:
@@ -46,7 +51,8 @@ def baseline(name: str, context: torch.Tensor, t_context: torch.Tensor, t_query:
 def evaluate(model: VideoModel, sequences: np.ndarray | torch.Tensor, *, n_context: int = STANDARD.n_context,
              n_future: int = STANDARD.n_frames - STANDARD.n_context, times: torch.Tensor | None = None,
              batch_size: int = 64, progress: bool = False, perceptual: bool | None = None,
-             fvd: bool = False, samples: int = 1, generator: torch.Generator | None = None) -> dict[str, object]:
+             fvd: bool = False, samples: int = 1, generator: torch.Generator | None = None,
+             cache: bool | str | Path = True) -> dict[str, object]:
     """Score ``model`` and the baselines on the futures of ``sequences``.
 
     Args:
@@ -62,6 +68,9 @@ def evaluate(model: VideoModel, sequences: np.ndarray | torch.Tensor, *, n_conte
         fvd: also score FVD (:class:`FVDScores`) of the model and the baselines against the truth.
         samples: with K > 1 (stochastic models), also draw K futures per sequence and score them
             (:class:`BestOfK`, reproducible with ``generator``).
+        cache: keep the baselines' scores and the truth's FVD embeddings by the test set's hash
+            (:class:`BaselineCache`), so that a test set is scored by the baselines and embedded once: ``True``
+            in ``$XDG_CACHE_HOME/odevideo/scores`` (``~/.cache``), a folder, or ``False``.
 
     Returns:
         A JSON-ready dict: the model's metrics at the top level (``mse``, ``mse_per_pixel``, ``mae``, ``psnr``,
@@ -72,35 +81,43 @@ def evaluate(model: VideoModel, sequences: np.ndarray | torch.Tensor, *, n_conte
     """
     times = _checked_times(sequences, times, n_context, n_future)
     lpips = perceptual_lpips.available() if perceptual is None else perceptual
-    scorers: list[Scorer] = [FrameScores(lpips)]
+    device = next(model.parameters()).device
+    seconds = {"hash": 0.0, "generate": 0.0, "pixels": 0.0, "lpips": 0.0, "fvd": 0.0, "samples": 0.0}
+    clock = time.perf_counter()
+    stored = BaselineCache.open(cache, sequences, times, n_context, n_future, lpips=lpips, fvd=fvd, device=device)
+    seconds["hash"] = time.perf_counter() - clock
+    known = stored.load() if stored is not None else None
+    scorers: list[Scorer] = [FrameScores(lpips, known)]
     if fvd:
-        scorers.append(FVDScores(n_context, n_future, len(sequences)))
+        scorers.append(FVDScores(n_context, n_future, len(sequences), known))
     if samples > 1:
         scorers.append(BestOfK(model, samples, generator, lpips))
-    device = next(model.parameters()).device
-    nfe, seconds = [], {"generate": 0.0, "metrics": 0.0}
-    starts = range(0, len(sequences), batch_size)
-    if progress:
-        from tqdm.auto import tqdm
-
-        starts = tqdm(starts, desc="evaluate", unit="batch")
-    for i in starts:
+    nfe = []
+    for i in _progress(range(0, len(sequences), batch_size), progress):
         clock = time.perf_counter()
         batch, out_nfe = _generate_batch(model, sequences[i:i + batch_size], times[i:i + batch_size], n_context,
-                                         n_future, device)
+                                         n_future, device, baselines=known is None)
         seconds["generate"] += time.perf_counter() - clock
-        clock = time.perf_counter()
         nfe.append(out_nfe)
         with torch.no_grad():
             for scorer in scorers:
-                scorer.add(batch)
-        seconds["metrics"] += time.perf_counter() - clock
+                scorer.add(batch, seconds)
+    if stored is not None and known is None:
+        stored.save({k: v for scorer in scorers for k, v in scorer.baseline_state().items()})
     result: dict[str, object] = {"n_sequences": len(sequences), "n_context": n_context, "n_future": n_future,
-                                 "nfe": float(np.mean(nfe))}
+                                 "nfe": float(np.mean(nfe)), "baselines_cached": known is not None}
     for scorer in scorers:
         scorer.report(result)
-    result["seconds"] = {k: round(v, 3) for k, v in seconds.items()}
+    result["seconds"] = {k: round(v, 3) for k, v in seconds.items() if v or k == "generate"}
     return result
+
+
+def _progress(starts: range, progress: bool) -> Iterable[int]:
+    if not progress:
+        return starts
+    from tqdm.auto import tqdm
+
+    return tqdm(starts, desc="evaluate", unit="batch")
 
 
 def _checked_times(sequences: np.ndarray | torch.Tensor, times: torch.Tensor | None, n_context: int,
@@ -129,48 +146,64 @@ class Batch:
     target: torch.Tensor  # (B, F, C, H, W)
     t_context: torch.Tensor  # (B, M)
     t_query: torch.Tensor  # (B, F)
-    preds: dict[str, torch.Tensor]  # "model" and each of BASELINES -> (B, F, C, H, W)
+    preds: dict[str, torch.Tensor]  # "model" and (unless cached) each of BASELINES -> (B, F, C, H, W)
 
 
 def _generate_batch(model: VideoModel, chunk: np.ndarray | torch.Tensor, times: torch.Tensor, n_context: int,
-                    n_future: int, device: torch.device) -> tuple[Batch, int]:
-    """The model's and the baselines' futures of a chunk of sequences, and the model's NFE."""
+                    n_future: int, device: torch.device, *, baselines: bool = True) -> tuple[Batch, int]:
+    """The model's futures of a chunk of sequences (and, with ``baselines``, the baselines'), and the NFE."""
     frames = as_float_frames(torch.as_tensor(np.array(chunk)).to(device))  # a copy: the input may be a memmap
     context, target = frames[:, :n_context], frames[:, n_context:n_context + n_future]
     times = times.float()
     t_context, t_query = times[:, :n_context], times[:, n_context:n_context + n_future]
     out = generate(model, context, t_context, t_query)
-    preds = {"model": out.frames, **{b: baseline(b, context, t_context, t_query) for b in BASELINES}}
+    preds = {"model": out.frames, **({b: baseline(b, context, t_context, t_query) for b in BASELINES}
+                                     if baselines else {})}
     _sync(device)
     return Batch(context, target, t_context, t_query, preds), out.nfe
 
 
 class Scorer:
-    """One kind of score, accumulated batch by batch (:meth:`add`), then written into the results."""
+    """One kind of score, accumulated batch by batch (:meth:`add`, which adds its time to ``seconds``), then
+    written into the results. :meth:`baseline_state` is what it would keep in a :class:`BaselineCache`."""
 
-    def add(self, batch: Batch) -> None:
+    def add(self, batch: Batch, seconds: dict[str, float]) -> None:
         raise NotImplementedError
 
     def report(self, result: dict[str, object]) -> None:
         raise NotImplementedError
 
+    def baseline_state(self) -> dict[str, np.ndarray]:
+        return {}
+
 
 class FrameScores(Scorer):
     """Per-frame pixel metrics (:data:`odevideo.metrics.METRIC_NAMES`) and, with ``lpips``, LPIPS, of the model
-    and every baseline: their means and their means per future step."""
+    and every baseline: their means and their means per future step. The baselines' come from ``known`` (a
+    :class:`BaselineCache` entry) when given."""
 
-    def __init__(self, lpips: bool) -> None:
+    def __init__(self, lpips: bool, known: dict[str, np.ndarray] | None = None) -> None:
         self.lpips = lpips
         self.names = (*metrics.METRIC_NAMES, "lpips") if lpips else metrics.METRIC_NAMES
         self.per_frame: dict[str, dict[str, list[torch.Tensor]]] = {k: {m: [] for m in self.names}
                                                                     for k in ("model", *BASELINES)}
+        self.cached = known is not None
+        if known is not None:
+            for b in BASELINES:
+                for name in self.names:
+                    self.per_frame[b][name] = [torch.from_numpy(known[f"frames/{b}/{name}"])]
 
-    def add(self, batch: Batch) -> None:
+    def add(self, batch: Batch, seconds: dict[str, float]) -> None:
+        clock = time.perf_counter()
         for key, scores in metrics.score(batch.preds, batch.target).items():
             for name, values in scores.items():
                 self.per_frame[key][name].append(values.cpu())
-            if self.lpips:
-                self.per_frame[key]["lpips"].append(perceptual_lpips.lpips(batch.preds[key], batch.target).cpu())
+        seconds["pixels"] += time.perf_counter() - clock
+        if self.lpips:
+            clock = time.perf_counter()
+            for key, values in perceptual_lpips.lpips_many(batch.preds, batch.target).items():
+                self.per_frame[key]["lpips"].append(values.cpu())
+            seconds["lpips"] += time.perf_counter() - clock
 
     def report(self, result: dict[str, object]) -> None:
         result.update(metrics.summarize(self.per_frame["model"]))
@@ -180,20 +213,34 @@ class FrameScores(Scorer):
         result["perceptual"] = {"lpips": self.lpips, **({} if self.lpips else
                                 {"note": "LPIPS not scored: pip install 'odevideo[metrics]'"})}
 
+    def baseline_state(self) -> dict[str, np.ndarray]:
+        return {f"frames/{b}/{name}": torch.cat(self.per_frame[b][name]).numpy()
+                for b in BASELINES for name in self.names}
+
 
 class FVDScores(Scorer):
     """FVD (:mod:`odevideo.perceptual.fvd`) of the model and the baselines against the truth, each video the
-    context frames followed by the future ones, over all sequences. Reports after :class:`FrameScores`."""
+    context frames followed by the future ones, over all sequences. The truth's and the baselines' embeddings
+    come from ``known`` (a :class:`BaselineCache` entry) when given. Reports after :class:`FrameScores`."""
 
-    def __init__(self, n_context: int, n_future: int, n: int) -> None:
+    def __init__(self, n_context: int, n_future: int, n: int, known: dict[str, np.ndarray] | None = None) -> None:
         from odevideo.perceptual import fvd
 
         self.fvd, self.n_context, self.n_future, self.n = fvd, n_context, n_future, n
         self.embeddings: dict[str, list[np.ndarray]] = {k: [] for k in ("truth", "model", *BASELINES)}
+        if known is not None:
+            for k in ("truth", *BASELINES):
+                self.embeddings[k] = [known[f"fvd/{k}"]]
+        self.cached = known is not None
 
-    def add(self, batch: Batch) -> None:
-        for key, future in {"truth": batch.target, **batch.preds}.items():
-            self.embeddings[key].append(self.fvd.embed(torch.cat([batch.context, future], 1)))
+    def add(self, batch: Batch, seconds: dict[str, float]) -> None:
+        clock = time.perf_counter()
+        videos = {"truth": batch.target, **batch.preds} if not self.cached else {"model": batch.preds["model"]}
+        keys = list(videos)
+        clips = torch.cat([torch.cat([batch.context, videos[k]], 1) for k in keys])  # one I3D pass for all
+        for key, chunk in zip(keys, np.split(self.fvd.embed(clips), len(keys)), strict=True):
+            self.embeddings[key].append(chunk)
+        seconds["fvd"] += time.perf_counter() - clock
 
     def report(self, result: dict[str, object]) -> None:
         truth = np.concatenate(self.embeddings["truth"])
@@ -210,6 +257,9 @@ class FVDScores(Scorer):
                                                  "and noisy"} if few else {})}
         result["conventions"]["fvd"] = self.fvd.CONVENTION  # type: ignore[index]
 
+    def baseline_state(self) -> dict[str, np.ndarray]:
+        return {f"fvd/{k}": np.concatenate(self.embeddings[k]) for k in ("truth", *BASELINES)}
+
 
 class BestOfK(Scorer):
     """K futures drawn per sequence from a stochastic model (:func:`~odevideo.inference.sample_futures`): per
@@ -222,13 +272,53 @@ class BestOfK(Scorer):
         self.names = (*metrics.METRIC_NAMES, "lpips") if lpips else metrics.METRIC_NAMES
         self.sampled: dict[str, list] = {"best": [], "mean": [], "diversity": []}
 
-    def add(self, batch: Batch) -> None:
+    def add(self, batch: Batch, seconds: dict[str, float]) -> None:
+        clock = time.perf_counter()
         draws = sample_futures(self.model, batch.context, batch.t_context, batch.t_query, self.k,
                                generator=self.generator)
         _score_samples(draws, batch.target, self.names, self.sampled)
+        seconds["samples"] += time.perf_counter() - clock
 
     def report(self, result: dict[str, object]) -> None:
         result["samples"] = _summarize_samples(self.sampled, self.names, self.k)
+
+
+class BaselineCache:
+    """The baselines' per-frame scores and the truth's and baselines' FVD embeddings of one test set, kept in
+    ``folder`` under the SHA-256 of the test set (its frames, times, context and future lengths, what is
+    scored, the device type and :data:`CACHE_VERSION`). They do not depend on the model, so a test set is
+    scored by the baselines, and embedded for FVD, once; a changed frame is another test set."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def open(cls, cache: bool | str | Path, sequences: np.ndarray | torch.Tensor, times: torch.Tensor,
+             n_context: int, n_future: int, *, lpips: bool, fvd: bool, device: torch.device) -> BaselineCache | None:
+        if cache is False:
+            return None
+        folder = Path(cache) if not isinstance(cache, bool) else user_cache() / "scores"
+        digest = hashlib.sha256(json.dumps([CACHE_VERSION, list(sequences.shape), str(sequences.dtype), n_context,
+                                            n_future, lpips, fvd, device.type]).encode())
+        for i in range(0, len(sequences), 256):  # in slices: a memory-mapped file is read a piece at a time
+            chunk = sequences[i:i + 256]
+            digest.update(np.ascontiguousarray(chunk.cpu().numpy() if torch.is_tensor(chunk) else chunk).data)
+        digest.update(np.ascontiguousarray(times.double().cpu().numpy()).data)
+        return cls(folder / f"{digest.hexdigest()}.npz")
+
+    def load(self) -> dict[str, np.ndarray] | None:
+        """The entry, or ``None`` if there is none (or it cannot be read: it is then scored again)."""
+        try:
+            with np.load(self.path, allow_pickle=False) as entry:
+                return dict(entry)
+        except (OSError, ValueError, EOFError):
+            return None
+
+    def save(self, arrays: dict[str, np.ndarray]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, **arrays)
+        os.replace(tmp, self.path)
 
 
 LOWER_IS_BETTER = ("mse", "mse_per_pixel", "mae", "lpips")

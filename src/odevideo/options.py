@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import os
 import re
+from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from odevideo.errors import ConfigError
@@ -96,3 +98,9 @@ def field_docs(cls: type) -> dict[str, str]:
             elif line.strip():
                 break  # the next section of the docstring
     return docs
+
+
+def user_cache() -> Path:
+    """odevideo's cache folder (decoded clips, the baselines' scores): ``$XDG_CACHE_HOME/odevideo``, by default
+    ``~/.cache/odevideo``."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "odevideo"

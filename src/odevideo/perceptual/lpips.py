@@ -114,6 +114,35 @@ def lpips(pred: torch.Tensor, target: torch.Tensor, *, batch: int = 256) -> torc
     return lpips_differentiable(pred, target, batch=batch)
 
 
+@torch.no_grad()
+def lpips_many(preds: dict[str, torch.Tensor], target: torch.Tensor, *, batch: int = 256) -> dict[str, torch.Tensor]:
+    """:func:`lpips` of several predictions of one target, {key: (B, T)}: the target's features are computed
+    once, and the predictions go through the network together."""
+    b, t = target.shape[:2]
+    net = _network(str(target.device))
+    keys = list(preds)
+    y = _rgb(target)
+    out: dict[str, list[torch.Tensor]] = {k: [] for k in keys}
+    step = max(1, batch // len(keys))
+    for i in range(0, b * t, step):
+        fy = [unit(f) for f in net.features(y[i:i + step])]
+        n = fy[0].shape[0]
+        fx = net.features(torch.cat([_rgb(preds[k])[i:i + step] for k in keys]))
+        total = fy[0].new_zeros(len(keys) * n)
+        for x, y_, head in zip(fx, fy, net.heads, strict=True):
+            diff = (unit(x).unflatten(0, (len(keys), n)) - y_).pow(2).flatten(0, 1)
+            total = total + head(diff).mean(dim=(1, 2, 3))
+        for j, k in enumerate(keys):
+            out[k].append(total[j * n:(j + 1) * n])
+    return {k: torch.cat(v).view(b, t) for k, v in out.items()}
+
+
+def _rgb(frames: torch.Tensor) -> torch.Tensor:
+    """(B, T, C, H, W) in [0, 1] -> (B*T, 3, H, W) in [-1, 1], grey tiled to RGB."""
+    frames = frames.flatten(0, 1).float() * 2 - 1
+    return frames.expand(-1, 3, -1, -1) if frames.shape[1] == 1 else frames
+
+
 def lpips_differentiable(pred: torch.Tensor, target: torch.Tensor, *, batch: int = 256) -> torch.Tensor:
     """:func:`lpips` with gradients to ``pred``, for a perceptual training loss (the network stays frozen).
 
@@ -122,11 +151,6 @@ def lpips_differentiable(pred: torch.Tensor, target: torch.Tensor, *, batch: int
     """
     b, t = pred.shape[:2]
     net = _network(str(pred.device))
-
-    def rgb(frames: torch.Tensor) -> torch.Tensor:
-        frames = frames.reshape(b * t, *frames.shape[2:]).float() * 2 - 1
-        return frames.expand(-1, 3, -1, -1) if frames.shape[1] == 1 else frames
-
-    x, y = rgb(pred), rgb(target)
+    x, y = _rgb(pred), _rgb(target)
     values = torch.cat([net(x[i:i + batch], y[i:i + batch]) for i in range(0, b * t, batch)])
     return values.view(b, t)

@@ -6,13 +6,18 @@ and no calls out. Requests:
     GET  /                      the page
     GET  /api/models            shipped models and the checkpoints given to ``serve``
     GET  /api/clips             built-in example clips
-    POST /api/predict           form: model, clip or file, n_context, fps_factor, horizon, times, samples, seed
+    POST /api/predict           form: model, clip or file, n_context, fps_factor, horizon, times, samples, seed;
+                                queues a job: 202 {"id", "status", "poll"}, or 503 when the queue is full
+    GET  /api/jobs/ID           the job: {"status": "queued" | "running", "ahead"}, then the result ("done"),
+                                or {"error"} with the failure's status code
     GET  /api/jobs/ID/NAME      a file of a result (videos, the context frame)
     GET  /api/jobs/ID/frame?t=  the frame at one real time t, as a PNG
 
-A bad file or request is answered with ``{"error": message}`` (400, or 413 for an upload over the limit) and
-the page shows the message; an unexpected failure is logged here and answered with a short message, never a
-stack trace. The server keeps the last ``MAX_JOBS`` results in a temporary folder.
+Generation runs in a job queue (:mod:`odevideo.web.jobs`): a few workers, a bounded queue (a full one is
+answered 503 with a message), jobs that time out and results deleted after a while. A bad file or request is
+answered with ``{"error": message}`` (400, 413 for an upload over the limit; a file that cannot be decoded
+when its job runs) and the page shows the message; an unexpected failure is logged here and answered with a
+short message, never a stack trace. Results live in a temporary folder removed when the server stops.
 """
 
 from __future__ import annotations
@@ -22,8 +27,6 @@ import logging
 import shutil
 import tempfile
 import threading
-import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -43,18 +46,21 @@ from odevideo.errors import OdevideoError
 from odevideo.inference import Checkpoint, load_checkpoint
 from odevideo.visualize import write_frames
 from odevideo.web import service
+from odevideo.web.jobs import Job, JobQueue, QueueLimits
 from odevideo.web.service import Limits, Request
 
 STATIC = Path(__file__).resolve().parent / "static"
-MAX_JOBS = 32
 FORM_OVERHEAD = 64 * 1024  # bytes of a multipart form beside the file itself
 UPLOAD_SUFFIXES = (".gif", ".mp4", ".webm", ".npy", ".npz", ".avi", ".mov", ".mkv", ".m4v")
 log = logging.getLogger("odevideo.web")
 
 
 @dataclass
-class Job:
-    folder: Path
+class Published:
+    """A finished job's result as the page reads it: what it said (``body``), and what later requests need:
+    the model, the context (for frames at other times) and the files written."""
+
+    body: dict[str, object]
     ckpt: Checkpoint
     context: torch.Tensor
     t_context: torch.Tensor
@@ -62,22 +68,24 @@ class Job:
 
 
 class Server:
-    """The models, the results kept for the page, and one lock: one generation at a time."""
+    """The models, and the job queue (:mod:`odevideo.web.jobs`) that generates for the page and keeps results."""
 
-    def __init__(self, checkpoints: dict[str, str | Path], limits: Limits, device: str = "cpu") -> None:
+    def __init__(self, checkpoints: dict[str, str | Path], limits: Limits, device: str = "cpu",
+                 queue: QueueLimits | None = None) -> None:
         self.sources: dict[str, str | Path] = {**{n: n for n in pretrained.names()}, **checkpoints}
         self.limits, self.device = limits, device
         self.loaded: dict[str, Checkpoint] = {}
-        self.jobs: OrderedDict[str, Job] = OrderedDict()
-        self.lock = threading.Lock()
+        self.loading = threading.Lock()
+        self.queue = JobQueue(queue or QueueLimits(), on_error=lambda exc: log.error("job failed", exc_info=exc))
         self.root = Path(tempfile.mkdtemp(prefix="odevideo-serve-"))
         atexit.register(shutil.rmtree, self.root, True)  # the results go when the server does
 
     def model(self, name: str) -> Checkpoint:
         if name not in self.sources:
             raise OdevideoError(f"no model {name!r}; choose one of {', '.join(self.sources)}")
-        if name not in self.loaded:
-            self.loaded[name] = load_checkpoint(self.sources[name], device=self.device)
+        with self.loading:
+            if name not in self.loaded:
+                self.loaded[name] = load_checkpoint(self.sources[name], device=self.device)
         return self.loaded[name]
 
     def describe(self) -> list[dict[str, object]]:
@@ -94,24 +102,19 @@ class Server:
                           "stochastic": ckpt.model.stochastic})
         return found
 
-    def keep(self, job: Job) -> str:
-        key = uuid.uuid4().hex
-        self.jobs[key] = job
-        while len(self.jobs) > MAX_JOBS:
-            _, old = self.jobs.popitem(last=False)
-            shutil.rmtree(old.folder, ignore_errors=True)
-        return key
-
-    def job(self, key: str) -> Job:
-        if key not in self.jobs:
-            raise OdevideoError("that result is gone (the server keeps the last few); generate again")
-        return self.jobs[key]
+    def published(self, key: str) -> Published:
+        """The result of the finished job ``key``."""
+        job = self.queue.get(key)
+        if job.status != "done":
+            raise OdevideoError("that result is not ready: poll /api/jobs/ID until its status is done")
+        return job.result
 
 
 def create_app(checkpoints: dict[str, str | Path] | None = None, limits: Limits | None = None,
-               device: str = "cpu") -> FastAPI:
-    """The FastAPI application: shipped models plus ``checkpoints`` (name -> file or run directory)."""
-    server = Server(checkpoints or {}, limits or Limits(), device)
+               device: str = "cpu", queue: QueueLimits | None = None) -> FastAPI:
+    """The FastAPI application: shipped models plus ``checkpoints`` (name -> file or run directory), requests
+    within ``limits``, generation by the job queue ``queue`` (workers, waiting jobs, timeouts)."""
+    server = Server(checkpoints or {}, limits or Limits(), device, queue)
     app = FastAPI(title="odevideo", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.server = server
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -171,38 +174,53 @@ def _add_reading_routes(app: FastAPI, server: Server) -> None:
 
 
 def _add_generating_routes(app: FastAPI, server: Server) -> None:
-    """Generation (a job), a frame of a job at any time, and a job's files."""
+    """Generation (a queued job), its status and result, a frame of a result at any time, and its files."""
 
-    @app.post("/api/predict")
+    @app.post("/api/predict", status_code=202)
     def predict(model: Annotated[str, Form()], clip: Annotated[str, Form()] = "",
                 file: Annotated[UploadFile | None, File()] = None, n_context: Annotated[int | None, Form()] = None,
                 fps_factor: Annotated[int, Form()] = 1, horizon: Annotated[float | None, Form()] = None,
                 times: Annotated[str, Form()] = "", samples: Annotated[int, Form()] = 1,
                 seed: Annotated[int, Form()] = 0) -> dict[str, object]:
         ckpt = server.model(model)
+        request = Request(n_context=n_context, fps_factor=fps_factor, horizon=horizon, times=_times(times),
+                          samples=samples, seed=seed)
         folder = Path(tempfile.mkdtemp(dir=server.root))
         try:
-            source, name = _read_input(file, clip, folder, server.limits)
-            request = Request(n_context=n_context, fps_factor=fps_factor, horizon=horizon,
-                              times=_times(times), samples=samples, seed=seed)
-            with server.lock:
-                result = service.run(ckpt, source, request, server.limits)
-                return _publish(server, ckpt, result, folder, name, fps_factor)
+            source, name = _take_input(file, clip, folder, server.limits)
+
+            def work(job: Job) -> Published:
+                clip_ = _read_input(source, file.filename if file is not None and file.filename else name,
+                                    server.limits)
+                result = service.run(ckpt, clip_, request, server.limits)
+                return _publish(ckpt, result, folder, name, fps_factor, job.id)
+
+            job = server.queue.submit(work, folder)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
+        return {"id": job.id, "status": job.status, "poll": f"/api/jobs/{job.id}"}
+
+    @app.get("/api/jobs/{key}")
+    def status(key: str) -> JSONResponse:
+        job = server.queue.get(key)
+        if job.status == "failed":
+            return JSONResponse({"id": key, "status": "failed", "error": job.error}, status_code=job.error_status)
+        if job.status == "done":
+            return JSONResponse({"id": key, "status": "done", **job.result.body})
+        return JSONResponse({"id": key, "status": job.status, "ahead": server.queue.position(job)})
 
     @app.get("/api/jobs/{key}/frame")
     def frame(key: str, t: Annotated[float, Query()], scale: Annotated[int, Query(ge=1, le=8)] = 1) -> Response:
-        job = server.job(key)
-        with server.lock:
-            image = service.frame_at(job.ckpt, job.context, job.t_context, t)
+        done = server.published(key)
+        image = server.queue.run_now(lambda _: service.frame_at(done.ckpt, done.context, done.t_context, t))
         return Response(service.png_bytes(image, scale), media_type="image/png")
 
     @app.get("/api/jobs/{key}/{name}")
     def job_file(key: str, name: str) -> FileResponse:
-        job = server.job(key)
-        if name not in job.files:
+        job = server.queue.get(key)
+        done = server.published(key)
+        if name not in done.files or job.folder is None:
             raise OdevideoError(f"no file {name!r} in that result")
         return FileResponse(job.folder / name)
 
@@ -224,14 +242,15 @@ class TooLarge(OdevideoError):
     status = 413
 
 
-def _read_input(file: UploadFile | None, clip: str, folder: Path, limits: Limits) -> tuple[Clip, str]:
-    """The uploaded file (copied with a size cap) or the example clip named ``clip`` (never a path on this
-    server), and the name the page shows."""
+def _take_input(file: UploadFile | None, clip: str, folder: Path, limits: Limits) -> tuple[Path | str, str]:
+    """The uploaded file, copied into ``folder`` with a size cap (decoded later, by the job), or the name of an
+    example clip (never a path on this server); and the name the page shows."""
     if file is None or not file.filename:
         if not clip:
             raise OdevideoError("choose an example clip or upload one")
-        frames = example_clip(clip)
-        return Clip(frames, np.arange(len(frames), dtype=np.float64)), clip
+        if clip not in EXAMPLES:
+            raise OdevideoError(f"no example clip {clip!r}; choose one of {', '.join(EXAMPLES)}")
+        return clip, clip
     suffix = Path(file.filename).suffix.lower()
     if suffix not in UPLOAD_SUFFIXES:
         raise OdevideoError(f"{file.filename}: not a clip odevideo reads; upload one of "
@@ -245,14 +264,24 @@ def _read_input(file: UploadFile | None, clip: str, folder: Path, limits: Limits
                 raise TooLarge(f"{file.filename} is larger than the {_size(limits.max_upload_bytes)} an upload may "
                                "be; cut it shorter")
             out.write(chunk)
+    return path, file.filename
+
+
+def _read_input(source: Path | str, name: str, limits: Limits) -> Clip:
+    """The clip: an example clip's frames, or the uploaded file decoded (errors name it as the user knows it)."""
+    if isinstance(source, str):
+        frames = example_clip(source)
+        return Clip(frames, np.arange(len(frames), dtype=np.float64))
     try:
-        return read_clip(path, channels=3, max_frames=limits.max_input_frames), file.filename
+        clip = read_clip(source, channels=3, max_frames=limits.max_input_frames)
     except OdevideoError as exc:  # name the file as the user knows it, not this server's copy
-        raise type(exc)(str(exc).replace(str(path), file.filename)) from None
+        raise type(exc)(str(exc).replace(str(source), name)) from None
+    source.unlink()  # the frames are read; the upload is not kept
+    return clip
 
 
-def _publish(server: Server, ckpt: Checkpoint, result: service.Result, folder: Path, name: str,
-             fps_factor: int) -> dict[str, object]:
+def _publish(ckpt: Checkpoint, result: service.Result, folder: Path, name: str, fps_factor: int,
+             key: str) -> Published:
     """Write the result's videos into ``folder`` and describe it for the page."""
     fps = service.BASE_FPS * fps_factor
     files = {"generated.webm": write_frames(folder / "generated.webm", result.frames, fps=fps)}
@@ -262,11 +291,9 @@ def _publish(server: Server, ckpt: Checkpoint, result: service.Result, folder: P
     files["context.png"] = folder / "context.png"
     for i, draw in enumerate(result.draws):
         files[f"sample{i}.webm"] = write_frames(folder / f"sample{i}.webm", draw, fps=fps)
-    key = server.keep(Job(folder=folder, ckpt=ckpt, context=result.context, t_context=result.t_context,
-                          files=set(files)))
     url = f"/api/jobs/{key}/"
     size = result.frames.shape[-1]
-    return {"id": key, "clip": name, "model": ckpt.config.model.kind, "size": size,
+    body = {"clip": name, "model": ckpt.config.model.kind, "size": size,
             "channels": int(result.frames.shape[1]), "n_context": len(result.t_context),
             "t_context": result.t_context.tolist(), "t_query": result.t_query.tolist(),
             "frames": len(result.t_query), "fps": fps, "video": url + "generated.webm",
@@ -274,11 +301,12 @@ def _publish(server: Server, ckpt: Checkpoint, result: service.Result, folder: P
             "truth_frames": 0 if result.truth is None else len(result.truth),
             "context_image": url + "context.png", "errors": result.errors, "latent": result.latent,
             "samples": [url + f"sample{i}.webm" for i in range(len(result.draws))], "notes": result.notes}
+    return Published(body=body, ckpt=ckpt, context=result.context, t_context=result.t_context, files=set(files))
 
 
 def serve(host: str = "127.0.0.1", port: int = 7860, checkpoints: dict[str, str | Path] | None = None,
-          limits: Limits | None = None, device: str = "cpu") -> None:
+          limits: Limits | None = None, device: str = "cpu", queue: QueueLimits | None = None) -> None:
     """Run the page until interrupted."""
     import uvicorn
 
-    uvicorn.run(create_app(checkpoints, limits, device), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(checkpoints, limits, device, queue), host=host, port=port, log_level="warning")

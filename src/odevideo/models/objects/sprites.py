@@ -69,16 +69,42 @@ def render(sprites: torch.Tensor, centres: torch.Tensor, size: int, composition:
     return out
 
 
+def pad_frames(frames: torch.Tensor, side: int) -> torch.Tensor:
+    """Frames (N, C, H, W) with a border of zeros wide enough for any ``side`` window (:func:`crop_blocks`)."""
+    pad = side + 1
+    return F.pad(frames.detach(), (pad, pad, pad, pad))
+
+
+def crop_blocks(padded: torch.Tensor, centres: torch.Tensor, side: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The whole-pixel blocks that ``side`` x ``side`` windows centred at ``centres`` (N, K, 2) interpolate,
+    (N, K, C, side + 1, side + 1), and the fractional offsets (N, K, 2) of the windows' pixels from the blocks'
+    (row, col), in frames padded by :func:`pad_frames`: every pixel of a window sits at the same fraction
+    between whole pixels, so bilinear sampling is a gather of whole pixels and two blends (:func:`blend`).
+    Pixels outside the frame are zeros. The offsets carry gradients to ``centres``; the blocks do not."""
+    n, k = centres.shape[:2]
+    c, hp, wp = padded.shape[1:]
+    pad = side + 1
+    start = centres - (side - 1) / 2  # the window's first pixel, (row, col) in the frame
+    whole = start.detach().floor()
+    frac = start - whole
+    # clamped so that a window far outside the frame reads only padding
+    top = (whole[..., 0].long() + pad).clamp(0, hp - pad)
+    left = (whole[..., 1].long() + pad).clamp(0, wp - pad)
+    offs = torch.arange(side + 1, device=padded.device)
+    index = ((top[..., None, None] + offs[:, None]) * wp + left[..., None, None] + offs).flatten(1)  # (N, K*(S+1)^2)
+    blocks = padded.flatten(2).gather(2, index[:, None].expand(-1, c, -1)).view(n, c, k, side + 1, side + 1)
+    return blocks.transpose(1, 2), frac
+
+
+def blend(blocks: torch.Tensor, frac: torch.Tensor) -> torch.Tensor:
+    """Windows (N, K, C, S, S) from :func:`crop_blocks`' blocks and offsets: bilinear, rows then columns."""
+    fy, fx = (frac[..., i, None, None, None] for i in (0, 1))
+    rows = torch.lerp(blocks[..., :-1, :], blocks[..., 1:, :], fy)
+    return torch.lerp(rows[..., :-1], rows[..., 1:], fx)
+
+
 def crop(frames: torch.Tensor, centres: torch.Tensor, side: int) -> torch.Tensor:
     """Cut side x side windows out of frames (N, C, H, W), K per frame, centred at ``centres`` (N, K, 2),
-    (row, col) in pixels, by bilinear sampling (zeros outside the frame): (N, K, C, side, side). One sampling
-    grid holds the K windows of a frame, so the frames are never copied per window."""
-    n, k = centres.shape[:2]
-    h, w = frames.shape[-2:]
-    offs = torch.arange(side, device=frames.device, dtype=frames.dtype) - (side - 1) / 2
-    ys = (centres[..., :1] + offs) * (2 / (h - 1)) - 1  # (N, K, side)
-    xs = (centres[..., 1:] + offs) * (2 / (w - 1)) - 1
-    grid = torch.stack([xs[:, :, None, :].expand(-1, -1, side, -1), ys[:, :, :, None].expand(-1, -1, -1, side)],
-                       dim=-1).flatten(1, 2)  # (N, K * side, side, 2): the K windows stacked by rows
-    out = F.grid_sample(frames, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
-    return out.unflatten(2, (k, side)).transpose(1, 2)
+    (row, col) in pixels, by bilinear sampling (zeros outside the frame): (N, K, C, side, side).
+    Differentiable with respect to ``centres`` (not ``frames``)."""
+    return blend(*crop_blocks(pad_frames(frames, side), centres, side))

@@ -22,8 +22,11 @@ def box_peaks(x: torch.Tensor, k: int, box: int) -> torch.Tensor:
     before the next is taken."""
     n, h, w = x.shape
     side = box - 1 + box % 2  # odd, so the box sum of each pixel sits on that pixel
-    mass = F.avg_pool2d(x[:, None], (side, 1), stride=1, padding=(side // 2, 0))  # separable: rows, then columns
-    mass = F.avg_pool2d(mass, (1, side), stride=1, padding=(0, side // 2)).flatten(1)
+    # the box sum (zeros beyond the frame), separable: a product with a band matrix on each side
+    ih, iw = torch.arange(h, device=x.device), torch.arange(w, device=x.device)
+    rows_band = ((ih[:, None] - ih).abs() <= side // 2).to(x)  # (H, H)
+    cols_band = ((iw[:, None] - iw).abs() <= side // 2).to(x)  # (W, W)
+    mass = (rows_band @ x @ cols_band).flatten(1)
     rows = torch.arange(h, device=x.device).view(1, h, 1)
     cols = torch.arange(w, device=x.device).view(1, 1, w)
     found = []
@@ -54,12 +57,13 @@ def detect(frames: torch.Tensor, k: int, box: int, sigma: float) -> torch.Tensor
     rows, cols = torch.meshgrid(torch.arange(h, device=x.device, dtype=x.dtype),
                                 torch.arange(w, device=x.device, dtype=x.dtype), indexing="ij")
     pix = torch.stack([rows.flatten(), cols.flatten()], dim=-1) * down + (down - 1) / 2  # (HW, 2) in pixels
-    mass = x.flatten(1)[..., None]  # (N, HW, 1)
+    mass = x.flatten(1)[:, None]  # (N, 1, HW)
     for _ in range(KMEANS_STEPS):
-        # log of a Gaussian of each pixel's distance to each centre, less the terms common to all centres
-        logits = (pix @ centres.transpose(1, 2) - 0.5 * centres.pow(2).sum(-1)[:, None]) / sigma**2
-        weights = logits.softmax(-1) * mass  # (N, HW, k)
-        centres = (weights.transpose(1, 2) @ pix) / weights.sum(1)[..., None].clamp_min(1e-6)
+        # log of a Gaussian of each pixel's distance to each centre, less the terms common to all centres,
+        # laid out (N, k, HW): softmax over the k centres is then fast (along the last, short axis it is not)
+        logits = (centres @ pix.T - 0.5 * centres.pow(2).sum(-1)[..., None]) / sigma**2
+        weights = logits.softmax(1) * mass  # (N, k, HW)
+        centres = (weights @ pix) / weights.sum(-1)[..., None].clamp_min(1e-6)
     return centres
 
 

@@ -52,6 +52,26 @@ async function init() {
   }
 }
 
+async function answer(pending) {
+  const response = await pending;
+  let body;
+  try { body = await response.json(); } catch { body = { error: `the server answered ${response.status}` }; }
+  if (!response.ok) throw new Error(body.error || response.statusText);
+  return body;
+}
+
+// A generation is a job on the server: poll it until it is done (or failed), showing its place in the queue.
+async function waitFor(submitted) {
+  let body = submitted;
+  while (body.status === "queued" || body.status === "running") {
+    $("status").textContent = body.status === "queued" && body.ahead ? `waiting: ${body.ahead} ahead...`
+      : "generating...";
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    body = await answer(fetch(`/api/jobs/${submitted.id}`));
+  }
+  return body;
+}
+
 async function generate(event) {
   event.preventDefault();
   showError("");
@@ -71,10 +91,7 @@ async function generate(event) {
   $("status").textContent = "generating...";
   const started = performance.now();
   try {
-    const response = await fetch("/api/predict", { method: "POST", body: form });
-    let body;
-    try { body = await response.json(); } catch { body = { error: `the server answered ${response.status}` }; }
-    if (!response.ok) throw new Error(body.error || response.statusText);
+    const body = await waitFor(await answer(fetch("/api/predict", { method: "POST", body: form })));
     show(body);
     $("status").textContent = `${body.frames} frames in ${((performance.now() - started) / 1000).toFixed(1)} s`;
   } catch (e) {
