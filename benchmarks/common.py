@@ -160,6 +160,23 @@ def train_flops_per_sequence(model, config, n: int = 2) -> float:  # noqa: ANN00
     return counter.get_total_flops() / n
 
 
+def matmul_peak(dtype=None, n: int = 2048, repeats: int = 20) -> float:  # noqa: ANN001 (a torch dtype)
+    """GFLOP/s of an n x n matmul (best of ``repeats``) on the torch threads, fp32 unless ``dtype``."""
+    import time
+
+    import torch
+
+    a, b = torch.randn(n, n, dtype=dtype or torch.float32), torch.randn(n, n, dtype=dtype or torch.float32)
+    for _ in range(3):
+        a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return round(2 * n**3 / best / 1e9, 1)
+
+
 def write(name: str, payload: object) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / name

@@ -1,6 +1,8 @@
 """Training and inference throughput against the machine's measured matmul peak.
 
     python benchmarks/throughput.py [--configs mmnist1 mmnist2] [--steps 20] [--warmup 3]
+    python benchmarks/throughput.py --kinds objects latent_ode simvp convlstm latent_rnn --objectives prediction \
+        --results throughput_kinds.json
     python benchmarks/throughput.py --configs mmnist1 --objectives prediction \
         --variants eager channels_last bf16 compile --results speed_options.json
 
@@ -24,7 +26,7 @@ import time
 
 import numpy as np
 import torch
-from common import provenance, train_flops_per_sequence, write
+from common import matmul_peak, provenance, train_flops_per_sequence, write
 
 from odevideo.config import load_config
 from odevideo.data.moving_mnist import MovingMNIST, as_float_frames
@@ -32,10 +34,18 @@ from odevideo.losses import objective_loss
 from odevideo.training.run import resolve_precision
 
 VARIANTS = ("eager", "channels_last", "bf16", "compile", "auto")
+# every model kind on 2-digit Moving MNIST, at the sizes of the committed benchmark rows: NAME -> config, --set
+KINDS = {"objects": ("mmnist2", []), "latent_ode": ("mmnist2_latent", []),
+         "simvp": ("mmnist2_latent", ["model.kind=simvp", "model.hid_s=16", "model.hid_t=128", "model.n_t=4",
+                                      "data.irregular=0"]),
+         "convlstm": ("mmnist2_latent", ["model.kind=convlstm", "model.hidden=32", "model.layers=2",
+                                         "data.irregular=0"]),
+         "latent_rnn": ("mmnist2_latent", ["model.kind=latent_rnn", "data.irregular=0"])}
 
 
-def measure(config_name: str, objective: str, steps: int, warmup: int, variant: str = "eager") -> dict[str, object]:
-    config = load_config(config_name, [f"train.objective={objective}"])
+def measure(config_name: str, objective: str, steps: int, warmup: int, variant: str = "eager",
+            overrides: list[str] | None = None) -> dict[str, object]:
+    config = load_config(config_name, [*(overrides or []), f"train.objective={objective}"])
     precision = resolve_precision("auto", "cpu") if variant == "auto" else \
         ("bf16-mixed" if variant == "bf16" else "32-true")
     config.train.precision = precision
@@ -75,20 +85,12 @@ def measure(config_name: str, objective: str, steps: int, warmup: int, variant: 
         step(1 + warmup + i)
     seconds = time.perf_counter() - start
     seq_per_s = steps * d.batch_size / seconds
-    return {"config": config_name, "objective": objective, "variant": variant, "batch_size": d.batch_size,
+    return {"config": config_name, "kind": config.model.kind, "overrides": overrides or [], "objective": objective,
+            "variant": variant, "batch_size": d.batch_size,
             "params": sum(p.numel() for p in model.parameters()), "train_seq_per_s": round(seq_per_s, 2),
             "nfe_per_sequence": nfe, "train_gflop_per_seq": round(flops_per_seq / 1e9, 3),
             "gflops_per_s": round(flops_per_seq * seq_per_s / 1e9, 1), "steps_timed": steps,
             "first_step_s": round(first_step_s, 2), "precision": precision, "config_resolved": config.to_dict()}
-
-
-def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 20) -> float:
-    """GFLOP/s of an n x n matmul (best of ``repeats``)."""
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    for _ in range(3):
-        a @ b
-    best = min(_timed(lambda: a @ b) for _ in range(repeats))
-    return round(2 * n**3 / best / 1e9, 1)
 
 
 def _timed(fn) -> float:  # noqa: ANN001
@@ -98,9 +100,10 @@ def _timed(fn) -> float:  # noqa: ANN001
 
 
 @torch.no_grad()
-def inference(config_name: str, batch: int = 64, repeats: int = 5) -> dict[str, object]:
+def inference(config_name: str, batch: int = 64, repeats: int = 5, overrides: list[str] | None = None
+              ) -> dict[str, object]:
     """Frames/s of 10 -> 10 generation at ``batch`` sequences (best of ``repeats``)."""
-    config = load_config(config_name)
+    config = load_config(config_name, overrides or [])
     torch.manual_seed(0)
     model = config.build_model().eval()
     d = config.data
@@ -109,31 +112,35 @@ def inference(config_name: str, batch: int = 64, repeats: int = 5) -> dict[str, 
     n_future = d.n_frames - d.n_context
 
     def run() -> None:
-        model(frames[:, :d.n_context], t[:d.n_context], t[d.n_context:])
+        model(frames[:, :d.n_context], t[:d.n_context].expand(batch, -1), t[d.n_context:].expand(batch, -1))
 
     run()
     best = min(_timed(run) for _ in range(repeats))
-    return {"config": config_name, "batch_size": batch, "frames_per_s": round(batch * n_future / best, 1),
+    return {"config": config_name, "kind": config.model.kind, "overrides": overrides or [], "batch_size": batch,
+            "frames_per_s": round(batch * n_future / best, 1),
             "seconds_per_batch": round(best, 4)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", nargs="+", default=["mmnist1", "mmnist2"])
+    parser.add_argument("--kinds", nargs="*", default=None, choices=list(KINDS),
+                        help="measure these model kinds (configs and sizes in KINDS) instead of --configs")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--objectives", nargs="+", default=["prediction", "reconstruction"])
     parser.add_argument("--variants", nargs="+", default=["eager"], choices=VARIANTS)
     parser.add_argument("--results", default="throughput.json", help="results file under benchmarks/results/")
     args = parser.parse_args()
+    runs = [KINDS[k] for k in args.kinds] if args.kinds else [(name, []) for name in args.configs]
     rows = []
-    for name in args.configs:
+    for name, overrides in runs:
         for objective in args.objectives:
             for variant in args.variants:
-                row = measure(name, objective, args.steps, args.warmup, variant)
-                print(row)
+                row = measure(name, objective, args.steps, args.warmup, variant, overrides)
+                print({k: v for k, v in row.items() if k != "config_resolved"}, flush=True)
                 rows.append(row)
-    infer = [inference(name) for name in args.configs]
+    infer = [inference(name, overrides=overrides) for name, overrides in runs]
     print(infer)
     peak = {"fp32_gflops": matmul_peak(torch.float32), "bf16_gflops": matmul_peak(torch.bfloat16),
             "what": "2048 x 2048 matmul, best of 20, on the torch threads above"}

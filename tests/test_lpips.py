@@ -68,7 +68,9 @@ def test_several_predictions_at_once_score_as_one_at_a_time():
 
     g = torch.Generator().manual_seed(1)
     target = torch.rand(2, 5, 3, 32, 32, generator=g)
-    preds = {"a": torch.rand(2, 5, 3, 32, 32, generator=g), "b": target * 0.5, "c": torch.zeros_like(target)}
+    held = torch.rand(2, 1, 3, 32, 32, generator=g).expand(-1, 5, -1, -1, -1)  # one frame through time
+    preds = {"a": torch.rand(2, 5, 3, 32, 32, generator=g), "b": target * 0.5, "c": torch.zeros_like(target),
+             "d": held}
     together = lpips_many(preds, target, batch=4)  # chunks smaller than the frames: the pieces line up
     for key, pred in preds.items():
         torch.testing.assert_close(together[key], lpips(pred, target), atol=1e-6, rtol=1e-5)

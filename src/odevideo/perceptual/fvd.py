@@ -49,11 +49,12 @@ def resize_tf1(frames: torch.Tensor, size: int = SIZE) -> torch.Tensor:
 
 @lru_cache(maxsize=2)
 def _network(device: str) -> I3D:
-    return I3D.pretrained().fold().to(device)
+    # channels-last 3-D activations: oneDNN's fastest 3-D convolutions on a CPU (measured: docs/benchmarks.md)
+    return I3D.pretrained().fold().to(device, memory_format=torch.channels_last_3d)
 
 
 @torch.no_grad()
-def embed(videos: torch.Tensor, *, batch: int = 8, progress: bool = False) -> np.ndarray:
+def embed(videos: torch.Tensor, *, batch: int = 2, progress: bool = False) -> np.ndarray:
     """I3D embeddings (N, 400) float64 of videos (N, T, C, H, W) in [0, 1] (uint8 is scaled), T >= 9.
 
     Raises:
@@ -78,6 +79,7 @@ def embed(videos: torch.Tensor, *, batch: int = 8, progress: bool = False) -> np
         if c == 1:
             frames = frames.expand(-1, 3, -1, -1)
         clips = frames.reshape(b, t, 3, SIZE, SIZE).permute(0, 2, 1, 3, 4)  # (B, 3, T, 224, 224)
+        clips = clips.contiguous(memory_format=torch.channels_last_3d)
         out.append(net(clips).double().cpu().numpy())
     return np.concatenate(out)
 
@@ -100,7 +102,7 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a) + np.trace(s_b) - 2 * trace_root)
 
 
-def fvd(real: torch.Tensor, generated: torch.Tensor, *, batch: int = 8, progress: bool = False) -> float:
+def fvd(real: torch.Tensor, generated: torch.Tensor, *, batch: int = 2, progress: bool = False) -> float:
     """FVD between two sets of videos (N, T, C, H, W) in [0, 1] (see ``CONVENTION``)."""
     return frechet_distance(embed(real, batch=batch, progress=progress),
                             embed(generated, batch=batch, progress=progress))

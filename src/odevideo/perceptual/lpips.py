@@ -117,23 +117,28 @@ def lpips(pred: torch.Tensor, target: torch.Tensor, *, batch: int = 256) -> torc
 @torch.no_grad()
 def lpips_many(preds: dict[str, torch.Tensor], target: torch.Tensor, *, batch: int = 256) -> dict[str, torch.Tensor]:
     """:func:`lpips` of several predictions of one target, {key: (B, T)}: the target's features are computed
-    once, and the predictions go through the network together."""
+    once, the predictions go through the network together, and a prediction that holds one frame through
+    time (copy-last, black frames) is embedded once per sequence."""
     b, t = target.shape[:2]
     net = _network(str(target.device))
-    keys = list(preds)
+    still = [k for k, p in preds.items() if t > 1 and torch.equal(p[:, 1:], p[:, :1].expand_as(p[:, 1:]))]
+    held = {k: [unit(f) for f in net.features(_rgb(preds[k][:, :1]))] for k in still}  # one frame a sequence
+    moving = [k for k in preds if k not in still]
     y = _rgb(target)
-    out: dict[str, list[torch.Tensor]] = {k: [] for k in keys}
-    step = max(1, batch // len(keys))
+    out: dict[str, list[torch.Tensor]] = {k: [] for k in preds}
+    step = max(1, batch // (1 + len(moving)))
     for i in range(0, b * t, step):
         fy = [unit(f) for f in net.features(y[i:i + step])]
         n = fy[0].shape[0]
-        fx = net.features(torch.cat([_rgb(preds[k])[i:i + step] for k in keys]))
-        total = fy[0].new_zeros(len(keys) * n)
-        for x, y_, head in zip(fx, fy, net.heads, strict=True):
-            diff = (unit(x).unflatten(0, (len(keys), n)) - y_).pow(2).flatten(0, 1)
-            total = total + head(diff).mean(dim=(1, 2, 3))
-        for j, k in enumerate(keys):
-            out[k].append(total[j * n:(j + 1) * n])
+        sequence = torch.arange(i, i + n, device=target.device) // t
+        fx = ([unit(f).unflatten(0, (len(moving), n)) for f in
+               net.features(torch.cat([_rgb(preds[k])[i:i + step] for k in moving]))] if moving else [])
+        for key in preds:
+            feats = [h[sequence] for h in held[key]] if key in held else [f[moving.index(key)] for f in fx]
+            total = fy[0].new_zeros(n)
+            for x, y_, head in zip(feats, fy, net.heads, strict=True):
+                total = total + head((x - y_).pow(2)).mean(dim=(1, 2, 3))
+            out[key].append(total)
     return {k: torch.cat(v).view(b, t) for k, v in out.items()}
 
 
