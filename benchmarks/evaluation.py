@@ -26,15 +26,26 @@ import numpy as np
 import torch
 from common import provenance, write
 
-from odevideo.data.moving_mnist import load_standard, save_standard
-from odevideo.evaluation import evaluate, load_test_sequences
+from odevideo.data.moving_mnist import MovingMNIST, load_standard
+from odevideo.evaluation import evaluate
 from odevideo.inference import load_checkpoint
 
 
-def test_file(path: Path, n: int, mnist_dir: str | None) -> Path:
+def test_file(path: Path, n: int, mnist_dir: str | None, chunk: int = 500) -> Path:
+    """``path``, written first (``n`` generated sequences, a chunk at a time, so that this process's peak
+    memory is evaluate's) unless it exists."""
     if not path.is_file():
         print(f"writing {n} generated 2-digit sequences in the mnist_test_seq.npy layout to {path}", flush=True)
-        save_standard(path, load_test_sequences(digits=2, n=n, seed=0, mnist_dir=mnist_dir))
+        out = None
+        for start in range(0, n, chunk):
+            seqs = MovingMNIST("test", digits=2, seed=0, mnist_dir=mnist_dir).render_uint8(
+                np.arange(start, min(n, start + chunk)))  # (B, T, H, W)
+            if out is None:
+                out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(seqs.shape[1], n,
+                                                                                       *seqs.shape[2:]))
+            out[:, start:start + len(seqs)] = seqs.swapaxes(0, 1)
+        out.flush()
+        del out
     return path
 
 
@@ -49,7 +60,9 @@ def scored(model: torch.nn.Module, path: Path, cache: Path, batch_size: int) -> 
             "scoring_over_generating": round(scoring / seconds["generate"], 3),
             "baselines_cached": result["baselines_cached"], "mse": round(float(result["mse"]), 3),
             "lpips": round(float(result["lpips"]), 4) if "lpips" in result else None,
-            "peak_memory_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+            "peak_memory_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "peak_memory_note": "the process's peak resident set (ru_maxrss), which counts the pages of the "
+                                "memory-mapped test file read so far (file-backed: the kernel can drop them)"}
 
 
 def fvd_cost(videos: np.ndarray) -> dict[str, object]:
@@ -58,7 +71,7 @@ def fvd_cost(videos: np.ndarray) -> dict[str, object]:
 
     from odevideo.perceptual import fvd
 
-    clips = torch.from_numpy(np.asarray(videos)).float() / 255
+    clips = torch.from_numpy(np.array(videos)).float() / 255
     fvd.embed(clips[:2])  # warm-up (loads the weights)
     start = time.perf_counter()
     fvd.embed(clips)

@@ -5,7 +5,8 @@ frames generated per second by each shipped model, all cores).
                                     [--model-batch 64] [--skip-data] [--results generation.json]
 
 Data: the uint8 frames the training stream ships (the trainer converts them to float on its device) and the
-float32 frames of ``MovingMNIST.batch()``, with torch and numpy on one thread. Models: ``odevideo.generate``
+float32 frames of ``MovingMNIST.batch()``, with torch and numpy on one thread. Models (on ``--model-threads``,
+default every core): ``odevideo.generate``
 of 10 future frames from 10 context frames of their own test data, ``--model-batch`` sequences a call, the
 best of 3 calls after a warm-up, in frames/s and seconds per 1,000 sequences.
 """
@@ -13,8 +14,10 @@ best of 3 calls after a warm-up, in frames/s and seconds per 1,000 sequences.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import time
+from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -23,6 +26,8 @@ import torch  # noqa: E402
 from common import provenance, write  # noqa: E402
 
 from odevideo.data.moving_mnist import MovingMNIST  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent
 
 
 def rate(fn, batch: int, seconds: float) -> float:
@@ -41,6 +46,9 @@ def model_rate(name: str, batch: int) -> dict[str, float]:
 
     ckpt = load_checkpoint(name)
     data = ckpt.config.data
+    if data.kind == "folder":  # a folder model: the natural-video benchmark's test clips (natural_clips.py)
+        data = dataclasses.replace(data, path=str(ROOT / "data" / "natural"),
+                                   cache_dir=str(ROOT / "data" / "natural_cache"))
     frames = test_split(data, n=batch, n_frames=20)["frames"]
     context = torch.as_tensor(np.asarray(frames[:, :10])).float() / 255
     t_context = torch.arange(10.0).expand(len(context), -1)
@@ -62,11 +70,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--models", nargs="*", default=["mmnist1", "mmnist2", "balls", "natural"])
     parser.add_argument("--model-batch", type=int, default=64)
+    parser.add_argument("--model-threads", type=int, default=os.cpu_count(), help="torch threads for the models")
     parser.add_argument("--skip-data", action="store_true", help="measure the models only")
     parser.add_argument("--results", default="generation.json")
     args = parser.parse_args()
     result: dict[str, object] = {"benchmark": "generation", **provenance()}
-    threads = torch.get_num_threads()
     if not args.skip_data:
         torch.set_num_threads(1)
         gen = MovingMNIST("train", digits=2, size=64, n_frames=20, seed=0)
@@ -76,7 +84,8 @@ def main() -> None:
                        "uint8_sequences_per_s": round(uint8), "float32_sequences_per_s": round(float32),
                        "target_sequences_per_s": 5000})
         print(f"uint8: {uint8:.0f} seq/s   float32: {float32:.0f} seq/s   (target 5000)")
-        torch.set_num_threads(threads)
+    threads = args.model_threads
+    torch.set_num_threads(threads)
     models = {}
     for name in args.models:
         models[name] = model_rate(name, args.model_batch)

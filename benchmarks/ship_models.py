@@ -51,10 +51,10 @@ MODELS = {
                  "frames (33.1).",
     },
     "natural": {
-        "run": "natural64/latent_ode-natural64-prediction-30.0min-seed0",
+        "run": "natural64b/latent_ode-natural64-prediction-30.0min-seed0",
         "title": "spatial latent ODE, natural video (64x64 RGB)",
         "about": "30 CPU-minutes on the natural-video benchmark's training split (benchmarks/natural_clips.py: "
-                 "Big Buck Bunny and 23 camera clips, 16,710 frames): it does NOT beat copying the last frame on "
+                 "Big Buck Bunny and 27 camera clips, 23,963 frames): it does NOT beat copying the last frame on "
                  "the held-out camera footage. A starting point for your own videos, not a model of natural "
                  "video. Its check runs on rendered colour balls, only to catch changes.",
         "check_data": {"kind": "bouncing_balls", "size": 64, "colour": True},
