@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import hashlib
 import json
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -102,6 +104,7 @@ def evaluate(model: VideoModel, sequences: np.ndarray | torch.Tensor, *, n_conte
         with torch.no_grad():
             for scorer in scorers:
                 scorer.add(batch, seconds)
+        _release_memory()
     if stored is not None and known is None:
         stored.save({k: v for scorer in scorers for k, v in scorer.baseline_state().items()})
     result: dict[str, object] = {"n_sequences": len(sequences), "n_context": n_context, "n_future": n_future,
@@ -110,6 +113,23 @@ def evaluate(model: VideoModel, sequences: np.ndarray | torch.Tensor, *, n_conte
         scorer.report(result)
     result["seconds"] = {k: round(v, 3) for k, v in seconds.items() if v or k == "generate"}
     return result
+
+
+def _release_memory() -> None:
+    """Give the heap's freed memory back to the system (glibc), so that the peak stays one batch's: each batch
+    allocates and frees hundreds of MB, and glibc's adaptive threshold otherwise lets the heap grow with the
+    number of batches (measured: 10,000 sequences peaked at 7.5 GB). Elsewhere, nothing."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@lru_cache(maxsize=1)
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError):
+        return None
 
 
 def _progress(starts: range, progress: bool) -> Iterable[int]:
