@@ -58,9 +58,11 @@ def test_a_job_past_its_time_fails_and_its_late_result_is_dropped(tmp_path):
     folder.mkdir()
     job = queue.submit(lambda job: time.sleep(0.5) or "late", folder)
     time.sleep(0.3)
-    assert queue.get(job.id).status == "failed" and "timed out" in job.error and job.error_status == 504
+    late = queue.get(job.id)
+    assert late.status == "failed" and "timed out" in late.error and late.error_status == 504
     time.sleep(0.4)  # the work ends after its time: its result and files are thrown away
-    assert job.result is None and not folder.exists()
+    assert queue.get(job.id).result is None and not folder.exists()
+    assert queue.pending == 0  # and its worker is free again
 
 
 def test_results_expire_after_their_time_and_beyond_the_last_few(tmp_path):
@@ -78,6 +80,23 @@ def test_results_expire_after_their_time_and_beyond_the_last_few(tmp_path):
     with pytest.raises(Gone):
         queue.get(jobs[2].id)
     assert not any(f.exists() for f in folders) and queue.counts["expired"] == 3
+
+
+def test_small_work_runs_beside_the_jobs_without_counting_as_a_result(tmp_path):
+    queue = JobQueue(QueueLimits(workers=1, max_kept=1), on_error=print)
+    folder = tmp_path / "kept"
+    folder.mkdir()
+    kept = wait(queue, queue.submit(lambda job: "video", folder).id)
+    assert [queue.run_now(lambda i=i: i * i) for i in range(3)] == [0, 1, 4]  # frames: no jobs, no sweep
+    assert queue.get(kept.id).result == "video" and folder.exists()
+    gate = threading.Event()
+    busy = threading.Thread(target=queue.run_now, args=(lambda: gate.wait(5),))
+    busy.start()
+    time.sleep(0.05)
+    with pytest.raises(Busy):  # the one slot is taken for longer than a second
+        queue.run_now(lambda: 1)
+    gate.set()
+    busy.join()
 
 
 def test_limits_are_checked():

@@ -140,3 +140,7 @@ def test_the_baselines_are_scored_once_per_test_set_and_read_back_exactly(tiny_c
     assert not shorter["baselines_cached"]  # another future length: another entry
     fresh = evaluate(model, seqs, n_context=4, n_future=3, cache=False, perceptual=False)
     assert not fresh["baselines_cached"] and fresh["baselines"] == first["baselines"]
+    for entry in tmp_path.iterdir():
+        entry.write_bytes(entry.read_bytes()[:100])  # damaged: scored again, and written anew
+    again = evaluate(model, seqs, n_context=4, n_future=3, batch_size=2, cache=tmp_path, perceptual=False)
+    assert not again["baselines_cached"] and again["baselines"] == first["baselines"]

@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import time
+import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -331,7 +332,7 @@ class BaselineCache:
         try:
             with np.load(self.path, allow_pickle=False) as entry:
                 return dict(entry)
-        except (OSError, ValueError, EOFError):
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
             return None
 
     def save(self, arrays: dict[str, np.ndarray]) -> None:

@@ -102,12 +102,14 @@ class Server:
                           "stochastic": ckpt.model.stochastic})
         return found
 
-    def published(self, key: str) -> Published:
-        """The result of the finished job ``key``."""
+    def published(self, key: str) -> tuple[Published, Path]:
+        """The result of the finished job ``key``, and its folder."""
         job = self.queue.get(key)
-        if job.status != "done":
+        if job.status == "failed":
+            raise OdevideoError(job.error or "that job failed")
+        if job.status != "done" or job.folder is None:
             raise OdevideoError("that result is not ready: poll /api/jobs/ID until its status is done")
-        return job.result
+        return job.result, job.folder
 
 
 def create_app(checkpoints: dict[str, str | Path] | None = None, limits: Limits | None = None,
@@ -212,17 +214,16 @@ def _add_generating_routes(app: FastAPI, server: Server) -> None:
 
     @app.get("/api/jobs/{key}/frame")
     def frame(key: str, t: Annotated[float, Query()], scale: Annotated[int, Query(ge=1, le=8)] = 1) -> Response:
-        done = server.published(key)
-        image = server.queue.run_now(lambda _: service.frame_at(done.ckpt, done.context, done.t_context, t))
+        done, _ = server.published(key)
+        image = server.queue.run_now(lambda: service.frame_at(done.ckpt, done.context, done.t_context, t))
         return Response(service.png_bytes(image, scale), media_type="image/png")
 
     @app.get("/api/jobs/{key}/{name}")
     def job_file(key: str, name: str) -> FileResponse:
-        job = server.queue.get(key)
-        done = server.published(key)
-        if name not in done.files or job.folder is None:
+        done, folder = server.published(key)
+        if name not in done.files:
             raise OdevideoError(f"no file {name!r} in that result")
-        return FileResponse(job.folder / name)
+        return FileResponse(folder / name)  # ranges, for the video element's seeks
 
 
 def _times(text: str) -> list[float] | None:

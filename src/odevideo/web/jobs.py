@@ -21,7 +21,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +103,7 @@ class JobQueue:
         self.lock = threading.Lock()
         self.jobs: OrderedDict[str, Job] = OrderedDict()
         self.pending = 0  # queued or running
+        self.small_work = threading.BoundedSemaphore(limits.workers)
         self.counts = {"submitted": 0, "refused": 0, "done": 0, "failed": 0, "timed_out": 0, "expired": 0}
 
     # ---------------------------------------------------------------- submit
@@ -119,20 +120,24 @@ class JobQueue:
             self.jobs[job.id] = job
             self.pending += 1
             self.counts["submitted"] += 1
-        self.pool.submit(self._run, job, work)
-        return job
+        try:
+            self.pool.submit(self._run, job, work)
+        except RuntimeError:  # the pool is shut down: the server is stopping
+            with self.lock:
+                self.pending -= 1
+                del self.jobs[job.id]
+            raise Busy("the server is stopping; try again when it is back") from None
+        return replace(job)
 
-    def run_now(self, work: Callable[[Job], Any]) -> Any:
-        """Queue ``work`` as a job and wait for its result (for small work the page waits on: one frame)."""
-        job = self.submit(work)
-        deadline = job.submitted + self.limits.timeout_s
-        while not job.over and time.monotonic() < deadline:
-            time.sleep(0.005)
-        final = self.get(job.id)
-        self.forget(job.id)
-        if final.status != "done":
-            raise _failure(final)
-        return final.result
+    def run_now(self, work: Callable[[], Any]) -> Any:
+        """Run small work the page waits on (one frame) in the caller's thread, at most ``workers`` at once
+        beside the jobs; ``Busy`` if no slot frees within a second. It is not a job: it keeps no result."""
+        if not self.small_work.acquire(timeout=1.0):
+            raise Busy("the server is busy drawing other frames; try again in a moment")
+        try:
+            return work()
+        finally:
+            self.small_work.release()
 
     def _run(self, job: Job, work: Callable[[Job], Any]) -> None:
         try:
@@ -144,7 +149,7 @@ class JobQueue:
                 result = work(job)
             except OdevideoError as exc:
                 self._finish(job, error=str(exc), status=getattr(exc, "status", 400))
-            except BaseException as exc:  # noqa: BLE001: any failure ends the job with a message
+            except BaseException as exc:  # noqa: BLE001 (any failure ends the job with a message)
                 self.on_error(exc)
                 self._finish(job, error=f"the server could not do that ({type(exc).__name__}); see its log",
                              status=500)
@@ -161,7 +166,7 @@ class JobQueue:
                 return
             job.finished = time.monotonic()
             if error is None:
-                job.status, job.result = "done", result
+                job.result, job.status = result, "done"
                 self.counts["done"] += 1
             else:
                 job.status, job.error, job.error_status = "failed", error, status
@@ -170,7 +175,8 @@ class JobQueue:
 
     # ---------------------------------------------------------------- poll
     def get(self, key: str) -> Job:
-        """The job ``key`` as it stands (timed out if it is past its time); ``Gone`` if there is none."""
+        """A copy of the job ``key`` as it stands (timed out if it is past its time), taken under the lock, so
+        that its status and result agree; ``Gone`` if there is none."""
         with self.lock:
             self._sweep()
             job = self.jobs.get(key)
@@ -178,18 +184,12 @@ class JobQueue:
                 raise Gone("that result is gone (the server keeps results for a while, and the last few); "
                            "generate again")
             self._timed_out(job)
-            return job
+            return replace(job)
 
     def position(self, job: Job) -> int:
         """Jobs queued before ``job`` (0: it runs next, or runs)."""
         with self.lock:
             return sum(1 for j in self.jobs.values() if j.status == "queued" and j.submitted < job.submitted)
-
-    def forget(self, key: str) -> None:
-        with self.lock:
-            job = self.jobs.pop(key, None)
-            if job is not None and job.over:
-                _remove(job.folder)
 
     def _timed_out(self, job: Job) -> bool:
         """Fail ``job`` if it is past its time (the lock held); -> whether it is over."""
@@ -218,9 +218,3 @@ class JobQueue:
 def _remove(folder: Path | None) -> None:
     if folder is not None:
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def _failure(job: Job) -> OdevideoError:
-    error = OdevideoError(job.error or "failed")
-    error.status = job.error_status  # type: ignore[attr-defined]
-    return error
