@@ -105,6 +105,7 @@ def main() -> None:
         for name, row in runs.items():
             print(f"{name}: {row}", flush=True)
         result = {"benchmark": "evaluation", **provenance(), "checkpoint": args.checkpoint,
+                  "config_note": f"the checkpoint's own config (odevideo info {args.checkpoint})",
                   "test_file": args.test_file or f"generated: {n} two-digit sequences, seed 0, mnist_test_seq layout",
                   "n_sequences": n, "batch_size": args.batch_size, "threads": torch.get_num_threads(), **runs}
         if args.fvd_videos:

@@ -74,7 +74,8 @@ def main() -> None:
     parser.add_argument("--skip-data", action="store_true", help="measure the models only")
     parser.add_argument("--results", default="generation.json")
     args = parser.parse_args()
-    result: dict[str, object] = {"benchmark": "generation", **provenance()}
+    result: dict[str, object] = {"benchmark": "generation", **provenance(),
+                                 "config_note": "each row is a shipped model, with its own config (odevideo info NAME)"}
     if not args.skip_data:
         torch.set_num_threads(1)
         gen = MovingMNIST("train", digits=2, size=64, n_frames=20, seed=0)

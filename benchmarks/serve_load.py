@@ -169,7 +169,9 @@ def main() -> None:
               "latency_s": {"p50": round(float(np.percentile(lat, 50)), 3) if served else None,
                             "p95": round(float(np.percentile(lat, 95)), 3) if served else None,
                             "max": round(float(lat.max()), 3) if served else None},
-              "errors": dict(tally.errors), "server_peak_memory_mib": round(peak / 2**20, 1)}
+              "errors": dict(tally.errors), "server_peak_memory_mib": round(peak / 2**20, 1),
+              "config_note": f"the shipped model's own config (odevideo info {args.model}); the server's options are "
+                             "in setting"}
     print({k: result[k] for k in ("jobs_done", "accepted", "lost", "latency_s", "errors",
                                   "server_peak_memory_mib")})
     print("wrote", write(args.results, result))
