@@ -1,9 +1,13 @@
-"""MSE and LPIPS of runs on a synthetic config's validation split (the split design choices are made on).
+"""MSE and LPIPS of runs on a config's validation split (the split design choices are made on).
 
     python benchmarks/validation_scores.py --config balls --run NAME=RUN_DIR ...
+    python benchmarks/validation_scores.py --config natural64 --set data.path=benchmarks/data/natural \
+        --run new=RUN_DIR --run shipped=natural
 
-The first ``--n`` validation sequences (their own seed), 10 -> 10. Train options removed since a run was made
-(``train.difference_weight``, code at 4cc7e70) are dropped when its checkpoint is read. Prints one line a run.
+The first ``--n`` validation sequences (synthetic data: their own seed; a folder: its validation windows, at
+most ``--n``), 10 -> 10, and copy-last on the same sequences. A run is a run directory, a checkpoint file or a
+shipped model's name. Train options removed since a run was made (``train.difference_weight``, code at
+4cc7e70) are dropped when its checkpoint is read. Prints one line a run.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 
-from odevideo import metrics
+from odevideo import metrics, pretrained
 from odevideo.config import Config, load_config
 from odevideo.inference import generate
 from odevideo.perceptual.lpips import lpips
@@ -24,7 +28,10 @@ REMOVED_TRAIN = ("difference_weight",)
 
 
 def load(run: str) -> torch.nn.Module:
-    with safe_open(str(Path(run) / "checkpoints" / "best.safetensors"), framework="pt") as f:
+    path = Path(run) / "checkpoints" / "best.safetensors" if Path(run).is_dir() else Path(run)
+    if not path.is_file():
+        path = pretrained.path(run)
+    with safe_open(str(path), framework="pt") as f:
         tree = json.loads(f.metadata()["config"])
         tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
     for key in REMOVED_TRAIN:
@@ -38,15 +45,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="balls")
     parser.add_argument("--n", type=int, default=256)
-    parser.add_argument("--run", action="append", default=[], help="NAME=run directory")
+    parser.add_argument("--run", action="append", default=[], help="NAME=run directory, file or shipped name")
+    parser.add_argument("--set", action="append", default=[], help="config override section.key=value")
     args = parser.parse_args()
-    batch = load_config(args.config).data.open("val").batch(range(args.n))
+    source = load_config(args.config, args.set).data.open("val")
+    n = args.n if source.count is None else min(args.n, source.count)
+    batch = source.batch(range(n))
     frames, times = batch["frames"], batch["times"]
+    copy = frames[:, 9:10].expand(-1, 10, -1, -1, -1)
+    mse = metrics.score({"c": copy}, frames[:, 10:20])["c"]["mse"].mean()
+    print(f"copy-last: validation MSE {float(mse):.2f}, LPIPS {float(lpips(copy, frames[:, 10:20]).mean()):.4f} "
+          f"({n} sequences)")
     for spec in args.run:
         name, _, path = spec.partition("=")
         model = load(path)
         out = torch.cat([generate(model, frames[i:i + 64, :10], times[i:i + 64, :10], times[i:i + 64, 10:20]).frames
-                         for i in range(0, args.n, 64)])
+                         for i in range(0, n, 64)])
         mse = metrics.score({"m": out}, frames[:, 10:20])["m"]["mse"].mean()
         print(f"{name}: validation MSE {float(mse):.2f}, LPIPS {float(lpips(out, frames[:, 10:20]).mean()):.4f}")
 
