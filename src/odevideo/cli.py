@@ -159,7 +159,8 @@ def evaluate_cmd(
     n_context: Annotated[int | None, typer.Option(help="Context frames (default: the checkpoint's).")] = None,
     n_future: Annotated[int | None, typer.Option(help="Frames to predict (default: the checkpoint's).")] = None,
     mnist_dir: Annotated[Path | None, typer.Option(help="MNIST IDX files (default: built-in digits).")] = None,
-    batch_size: Annotated[int, typer.Option(help="Sequences per forward pass.")] = 64,
+    batch_size: Annotated[int, typer.Option(help="Sequences per forward pass (32: the fastest and smallest on a 2-core "
+                                                 "CPU, docs/benchmarks.md).")] = 32,
     fvd: Annotated[bool, typer.Option(help="Also score FVD (I3D features of every video at 224x224: minutes "
                                            "on a CPU; needs odevideo[metrics]).")] = False,
     samples: Annotated[int, typer.Option(help="Also draw K futures per sequence (stochastic models) and report "

@@ -53,7 +53,7 @@ def baseline(name: str, context: torch.Tensor, t_context: torch.Tensor, t_query:
 
 def evaluate(model: VideoModel, sequences: np.ndarray | torch.Tensor, *, n_context: int = STANDARD.n_context,
              n_future: int = STANDARD.n_frames - STANDARD.n_context, times: torch.Tensor | None = None,
-             batch_size: int = 64, progress: bool = False, perceptual: bool | None = None,
+             batch_size: int = 32, progress: bool = False, perceptual: bool | None = None,
              fvd: bool = False, samples: int = 1, generator: torch.Generator | None = None,
              cache: bool | str | Path = True) -> dict[str, object]:
     """Score ``model`` and the baselines on the futures of ``sequences``.
