@@ -28,6 +28,7 @@ from odevideo.options import user_cache
 from odevideo.perceptual import lpips as perceptual_lpips
 
 BASELINES = ("copy_last", "zeros", "extrapolate")
+TRIM_EVERY = 16  # batches between giving freed memory back (_release_memory)
 CACHE_VERSION = 1  # of the baselines' scores in a BaselineCache: raise it when a metric or a baseline changes
 
 
@@ -105,7 +106,8 @@ def evaluate(model: VideoModel, sequences: np.ndarray | torch.Tensor, *, n_conte
         with torch.no_grad():
             for scorer in scorers:
                 scorer.add(batch, seconds)
-        _release_memory()
+        if (i // batch_size) % TRIM_EVERY == TRIM_EVERY - 1:
+            _release_memory()
     if stored is not None and known is None:
         stored.save({k: v for scorer in scorers for k, v in scorer.baseline_state().items()})
     result: dict[str, object] = {"n_sequences": len(sequences), "n_context": n_context, "n_future": n_future,
@@ -117,9 +119,10 @@ def evaluate(model: VideoModel, sequences: np.ndarray | torch.Tensor, *, n_conte
 
 
 def _release_memory() -> None:
-    """Give the heap's freed memory back to the system (glibc), so that the peak stays one batch's: each batch
+    """Give the heap's freed memory back to the system (glibc), every ``TRIM_EVERY`` batches: each batch
     allocates and frees hundreds of MB, and glibc's adaptive threshold otherwise lets the heap grow with the
-    number of batches (measured: 10,000 sequences peaked at 7.5 GB). Elsewhere, nothing."""
+    number of batches (measured: 10,000 sequences peaked at 7.5 GB). Every batch costs time (pages faulted in
+    again); every 16 keeps the peak bounded at a third of that cost (docs/benchmarks.md). Elsewhere, nothing."""
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
