@@ -1,7 +1,7 @@
 """Where evaluation spends its time, on a test file in the layout of Srivastava's ``mnist_test_seq.npy``
 (10,000 two-digit sequences, 20 frames, 10 -> 10), as ``odevideo evaluate --test-file`` reads it.
 
-    python benchmarks/evaluation.py [--checkpoint mmnist2] [--test-file PATH] [--n 10000] [--batch-size 64]
+    python benchmarks/evaluation.py [--checkpoint mmnist2] [--test-file PATH] [--n 10000] [--batch-size 32]
                                     [--fvd-videos 256] [--results evaluation.json]
 
 The standard file cannot be downloaded here: unless ``--test-file`` names one that exists, ``--n`` two-digit
@@ -91,7 +91,7 @@ def main() -> None:
     parser.add_argument("--test-file", default=None)
     parser.add_argument("--n", type=int, default=10000)
     parser.add_argument("--mnist-dir", default=None)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--fvd-videos", type=int, default=0)
     parser.add_argument("--results", default="evaluation.json")
     args = parser.parse_args()
