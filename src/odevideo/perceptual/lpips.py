@@ -79,12 +79,19 @@ class LPIPS(nn.Module):
                 x = F.max_pool2d(x, 3, 2)
         return out
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        total = x.new_zeros(x.shape[0])
-        for fx, fy, head in zip(self.features(x), self.features(y), self.heads, strict=True):
-            diff = (unit(fx) - unit(fy)).pow(2)
-            total = total + head(diff).mean(dim=(1, 2, 3))
+    def embed(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The five stages' features of images (N, 3, H, W), each normalised to unit length across channels."""
+        return [unit(f) for f in self.features(x)]
+
+    def distance(self, fx: list[torch.Tensor], fy: list[torch.Tensor]) -> torch.Tensor:
+        """LPIPS (N,) between two sets of :meth:`embed` features."""
+        total = fx[0].new_zeros(fx[0].shape[0])
+        for a, b, head in zip(fx, fy, self.heads, strict=True):
+            total = total + head((a - b).pow(2)).mean(dim=(1, 2, 3))
         return total
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.distance(self.embed(x), self.embed(y))
 
 
 def unit(features: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
@@ -122,23 +129,21 @@ def lpips_many(preds: dict[str, torch.Tensor], target: torch.Tensor, *, batch: i
     b, t = target.shape[:2]
     net = _network(str(target.device))
     still = [k for k, p in preds.items() if t > 1 and torch.equal(p[:, 1:], p[:, :1].expand_as(p[:, 1:]))]
-    held = {k: [unit(f) for f in net.features(_rgb(preds[k][:, :1]))] for k in still}  # one frame a sequence
-    moving = [k for k in preds if k not in still]
+    held = {k: net.embed(_rgb(preds[k][:, :1])) for k in still}  # one frame a sequence
+    moving = {k: _rgb(p) for k, p in preds.items() if k not in held}
     y = _rgb(target)
     out: dict[str, list[torch.Tensor]] = {k: [] for k in preds}
     step = max(1, batch // (1 + len(moving)))
     for i in range(0, b * t, step):
-        fy = [unit(f) for f in net.features(y[i:i + step])]
+        fy = net.embed(y[i:i + step])
         n = fy[0].shape[0]
+        if moving:
+            fx = net.embed(torch.cat([x[i:i + step] for x in moving.values()]))
+            for j, key in enumerate(moving):
+                out[key].append(net.distance([f[j * n:(j + 1) * n] for f in fx], fy))
         sequence = torch.arange(i, i + n, device=target.device) // t
-        fx = ([unit(f).unflatten(0, (len(moving), n)) for f in
-               net.features(torch.cat([_rgb(preds[k])[i:i + step] for k in moving]))] if moving else [])
-        for key in preds:
-            feats = [h[sequence] for h in held[key]] if key in held else [f[moving.index(key)] for f in fx]
-            total = fy[0].new_zeros(n)
-            for x, y_, head in zip(feats, fy, net.heads, strict=True):
-                total = total + head((x - y_).pow(2)).mean(dim=(1, 2, 3))
-            out[key].append(total)
+        for key, features in held.items():
+            out[key].append(net.distance([f[sequence] for f in features], fy))
     return {k: torch.cat(v).view(b, t) for k, v in out.items()}
 
 

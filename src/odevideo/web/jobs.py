@@ -21,7 +21,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -78,12 +78,10 @@ class Job:
     folder: Path | None  # the job's files, deleted with it
     submitted: float
     status: str = "queued"  # queued | running | done | failed
-    started: float | None = None
     finished: float | None = None
     result: Any = None
     error: str | None = None
     error_status: int = 400
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def over(self) -> bool:
@@ -144,7 +142,7 @@ class JobQueue:
             with self.lock:
                 if self._timed_out(job):
                     return
-                job.status, job.started = "running", time.monotonic()
+                job.status = "running"
             try:
                 result = work(job)
             except OdevideoError as exc:
