@@ -51,11 +51,12 @@ def test_warp_from_the_previous_context_frame_picks_the_latest_one_at_or_before_
     frames = torch.arange(2 * 3, dtype=torch.float32).view(2, 3, 1, 1, 1).expand(-1, -1, 1, 32, 32)
     t_ctx = torch.tensor([[0.0, 2.0, 4.0], [1.0, 1.5, 6.0]])
     t_query = torch.tensor([[0.0, 1.0, 2.0, 3.0, 4.0, 5.5], [1.0, 1.2, 1.5, 5.9, 6.0, 9.0]])
-    source, gap = model.warp_sources(frames, t_ctx, t_query)
+    source, gap, index = model.warp_sources(frames, t_ctx, t_query)
     assert source[..., 0, 0, 0].tolist() == [[0, 0, 1, 1, 2, 2], [3, 3, 4, 4, 5, 5]]
+    assert index.tolist() == [[0, 0, 1, 1, 2, 2], [0, 0, 1, 1, 2, 2]]
     assert torch.allclose(gap, torch.tensor([[0.0, 1.0, 0.0, 1.0, 0.0, 1.5], [0.0, 0.2, 0.0, 4.4, 0.0, 3.0]]))
     last = tiny_config(output="warp", warp_source="last").build_model()
-    source, gap = last.warp_sources(frames, t_ctx, t_query)
+    source, gap, _ = last.warp_sources(frames, t_ctx, t_query)
     assert (source[..., 0, 0, 0] == frames[:, -1:, 0, 0, 0]).all()
     out = model(frames / 6, t_ctx, t_query)
     assert out.logits.shape == (2, 6, 1, 32, 32) and out.flow.shape == (2, 6, 2, 32, 32)
@@ -108,3 +109,65 @@ def test_bad_times_are_refused_with_clear_errors(tiny_config, t_ctx, t_query, er
     model = tiny_config().build_model()
     with pytest.raises(error, match=match):
         generate(model, torch.rand(2, 3, 1, 32, 32), t_ctx, t_query)
+
+
+class _Decay(torch.nn.Module):
+    """dz/dt = -z: z(t) = z(t0) * exp(-(t - t0)) on both sides of t0."""
+
+    def forward(self, t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return -z
+
+
+def test_a_latent_anchored_at_the_last_frame_is_integrated_both_ways_exactly(tiny_config):
+    config = tiny_config(anchor="last")
+    config.solver.method, config.solver.step_size = "rk4", 0.01
+    model = config.build_model()
+    model.field = _Decay()
+    z0 = torch.randn(2, 4, 8, 8)
+    t0 = torch.tensor([4.0, 6.5])
+    t_query = torch.tensor([[0.0, 1.5, 4.0, 5.0, 9.0], [2.0, 6.0, 6.5, 7.25, 8.0]])
+    z, nfe = model.trajectory(z0, t0, t_query)
+    expected = z0[:, None] * torch.exp(-(t_query - t0[:, None])).view(2, 5, 1, 1, 1)
+    torch.testing.assert_close(z, expected, rtol=1e-5, atol=1e-5)  # float32 over 450 steps
+    assert nfe > 0
+    ahead, _ = model.trajectory(z0, t0, t_query.clamp(min=t0[:, None]).add(0.5))  # no time before t0: one solve
+    torch.testing.assert_close(ahead, z0[:, None] * torch.exp(-(t_query.clamp(min=t0[:, None]) + 0.5 - t0[:, None])
+                                                              ).view(2, 5, 1, 1, 1), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("options", [{"anchor": "last"}, {"anchor": "last", "source_features": True}])
+def test_forward_anchored_models_generate_each_sample_as_if_alone(tiny_config, options):
+    torch.manual_seed(0)
+    model = tiny_config(output="warp", **options).build_model()
+    frames = torch.rand(2, 4, 1, 32, 32)
+    t_ctx = torch.tensor([[0.0, 1.0, 2.5, 3.0], [2.0, 2.5, 4.0, 6.0]])
+    t_query = torch.tensor([[0.5, 2.0, 3.0, 4.5, 9.0], [2.2, 5.0, 6.0, 6.5, 12.0]])
+    batched = generate(model, frames, t_ctx, t_query)
+    for i in range(2):
+        single = generate(model, frames[i:i + 1], t_ctx[i:i + 1], t_query[i:i + 1])
+        torch.testing.assert_close(batched.frames[i], single.frames[0], atol=1e-5, rtol=1e-5)
+    assert batched.frames.shape == (2, 5, 1, 32, 32)
+
+
+def test_source_features_change_what_the_decoder_sees(tiny_config):
+    torch.manual_seed(0)
+    model = tiny_config(output="warp", source_features=True).build_model()
+    frames = torch.rand(1, 3, 1, 32, 32)
+    t_ctx, t_query = torch.tensor([0.0, 1.0, 2.0]), torch.tensor([2.5, 3.0])
+    out = model(frames, t_ctx[None], t_query[None])
+    mean, _, maps = model.encode(frames, t_ctx[None])
+    z, _ = model.trajectory(mean, t_ctx[:1], t_query[None])
+    source, gap, index = model.warp_sources(frames, t_ctx[None], t_query[None])
+    shuffled, _ = model.decode(z, source, gap, maps[:, [0, 0]])  # the first frame's features instead
+    same, _ = model.decode(z, source, gap, maps[:, index[0]])
+    torch.testing.assert_close(same, out.logits)
+    assert not torch.allclose(shuffled, out.logits)
+
+
+def test_options_that_do_not_fit_are_refused(tiny_config):
+    from odevideo.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="source_features"):
+        tiny_config(output="direct", source_features=True)
+    with pytest.raises(ConfigError, match="anchor"):
+        tiny_config("latent_rnn", anchor="last")

@@ -48,6 +48,12 @@ class EncoderDecoderConfig(KindConfig):
             latest at or before the query time; the decoder is then also told the time gap from that frame to
             the query) or the ``last`` one; ``None`` (the default): ``previous`` with ``output=warp``. A
             ``direct`` model warps nothing, so it refuses a value.
+        anchor: where the aggregator leaves the latent: at the ``first`` context frame (the GRU runs backwards
+            in time and the ODE integrates forwards from there, as in Voleti et al. and Rubanova et al.) or at
+            the ``last`` one (the GRU runs forwards; later times are integrated forwards from it and earlier
+            ones backwards, so the future starts from the most recent frame).
+        source_features: a ``warp`` decoder also reads the encoder's features of the frame it warps, so the
+            latent need only say where things go, not where they were.
     """
 
     kind: str = "latent_ode"
@@ -60,6 +66,8 @@ class EncoderDecoderConfig(KindConfig):
     variational: bool = False
     output: Literal["warp", "direct"] = "warp"
     warp_source: Literal["previous", "last"] | None = None
+    anchor: Literal["first", "last"] = "first"
+    source_features: bool = False
 
     def __post_init__(self) -> None:
         check_choices(self, "model")
@@ -71,6 +79,9 @@ class EncoderDecoderConfig(KindConfig):
         if self.warp_source is not None and self.output != "warp":
             raise ConfigError(f"model.warp_source={self.warp_source} chooses the frame a warp model warps: set "
                               "model.output=warp, or drop model.warp_source")
+        if self.source_features and self.output != "warp":
+            raise ConfigError("model.source_features gives the decoder the features of the frame it warps: set "
+                              "model.output=warp, or model.source_features=false")
 
 
 @dataclass
@@ -114,6 +125,10 @@ class LatentODE(VideoModel):
         self.told_gap = c.output == "warp" and c.warp_source != "last"  # None: previous
         out_channels = channels + EXTRA_CHANNELS if c.output == "warp" else channels
         extra = 1 if self.told_gap else 0  # the time gap to the warped frame, as one more decoder input channel
+        if c.source_features:
+            if c.latent != "spatial":
+                raise ConfigError("model.source_features needs model.latent=spatial (features and latent side by side)")
+            extra += c.width  # the encoder's features of the warped frame
         side = size // scale
         self.encoder = ConvEncoder(channels, c.width, c.patch, c.depth, c.downsample)
         n_stats = 2 * c.latent_dim if c.variational else c.latent_dim
@@ -146,34 +161,45 @@ class LatentODE(VideoModel):
         self.field = field_cls(c.latent_dim, c.field_hidden, c.field_layers)
 
     # ---------------------------------------------------------------- encode
-    def encode(self, frames: torch.Tensor, t_context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Context frames (B, M, C, H, W) at times ``t_context`` (B, M) -> z0 mean and log-variance (``None``
-        unless variational), each (B, *latent). The aggregator sees, with each frame, the time gap to the frame
-        it saw before (the next one in time), so irregularly spaced context frames are told apart."""
+    def encode(self, frames: torch.Tensor, t_context: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Context frames (B, M, C, H, W) at times ``t_context`` (B, M) -> the latent's mean and log-variance
+        (``None`` unless variational), each (B, *latent), at the anchor frame (``model.anchor``), and the
+        encoder's feature maps of every frame, (B, M, width, h, w). The aggregator sees, with each frame, the
+        time gap to the frame it saw before, so irregularly spaced context frames are told apart."""
         b, m = frames.shape[:2]
-        gaps = torch.cat([t_context[:, 1:] - t_context[:, :-1], t_context.new_zeros(b, 1)], dim=1)  # (B, M)
+        steps = t_context[:, 1:] - t_context[:, :-1]
+        forwards = self.config.anchor == "last"
+        zero = t_context.new_zeros(b, 1)
+        gaps = torch.cat([zero, steps] if forwards else [steps, zero], dim=1)  # (B, M)
         maps = self.encoder(frames.flatten(0, 1))  # (B*M, width, h, w)
         feats = self.to_features(maps).unflatten(0, (b, m))  # (B, M, F...)
         gaps = gaps.to(feats).view(b, m, *[1] * (feats.ndim - 2)).expand(*feats.shape[:2], 1, *feats.shape[3:])
         feats = torch.cat([feats, gaps], dim=2)
         h = feats.new_zeros((b, *self.state_shape))
-        for i in reversed(range(m)):  # backwards in time: h ends at the first context frame, where z0 lives
+        for i in (range(m) if forwards else reversed(range(m))):  # h ends at the anchor frame
             h = self.cell(feats[:, i], h)
         stats = self.head(h)
+        maps = maps.unflatten(0, (b, m))
         if self.config.variational:
             mean, logvar = stats.chunk(2, dim=1)
-            return mean, logvar
-        return stats, None
+            return mean, logvar, maps
+        return stats, None, maps
 
     # ---------------------------------------------------------------- decode
-    def decode(self, z: torch.Tensor, source: torch.Tensor | None = None, gap: torch.Tensor | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def decode(self, z: torch.Tensor, source: torch.Tensor | None = None, gap: torch.Tensor | None = None,
+               features: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Latents (B, T, *latent) -> frame logits (B, T, C, H, W), and the flow (B, T, 2, H, W) of ``warp``
         models (else ``None``). ``source`` (B, T, C, H, W), the context frame warped to each time, is needed
         when the output is ``warp``; ``gap`` (B, T), the time from each source frame to its query, when the
-        warp source is ``previous`` (see :meth:`warp_sources`)."""
+        warp source is ``previous``; ``features`` (B, T, width, h, w), the encoder's maps of each source frame,
+        with ``model.source_features`` (see :meth:`warp_sources`)."""
         b, t = z.shape[:2]
         x = self.from_latent(z.flatten(0, 1))  # (B*T, C_in, h, w)
+        if self.config.source_features:
+            if features is None:
+                raise ValueError("this model reads the features of the frame it warps: pass them")
+            x = torch.cat([x, features.flatten(0, 1).to(x)], dim=1)
         if self.told_gap:
             if gap is None:
                 raise ValueError("this model is told the time gap to the frame it warps: pass it")
@@ -187,8 +213,9 @@ class LatentODE(VideoModel):
         return compose(out, source.flatten(0, 1)).unflatten(0, (b, t)), flow.unflatten(0, (b, t))
 
     def warp_sources(self, frames: torch.Tensor, t_context: torch.Tensor, t_query: torch.Tensor
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The context frame each query time composes from, (B, Tq, C, H, W), and the time gap to it, (B, Tq).
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The context frame each query time composes from, (B, Tq, C, H, W), the time gap to it, (B, Tq), and
+        its index among the context frames, (B, Tq).
 
         ``last``: the last context frame for every query. ``previous``: the latest context frame at or before
         the query time (every query time is at or after its sample's first context time)."""
@@ -198,7 +225,7 @@ class LatentODE(VideoModel):
         else:
             index = torch.full_like(t_query, m - 1, dtype=torch.long)
         rows = torch.arange(b, device=frames.device)[:, None]
-        return frames[rows, index], t_query - t_context[rows, index]
+        return frames[rows, index], t_query - t_context[rows, index], index
 
     # ---------------------------------------------------------------- forward
     @property
@@ -213,20 +240,48 @@ class LatentODE(VideoModel):
         training, and in eval mode with ``sample``; otherwise it uses the mean."""
         t_context, t_query = self.check(context, t_context, t_query)
         t_context, t_query = t_context.to(context), t_query.to(context)
-        mean, logvar = self.encode(context, t_context)
+        mean, logvar, maps = self.encode(context, t_context)
         z0 = mean
         if logvar is not None and (self.training or sample):
             eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
             z0 = mean + torch.exp(0.5 * logvar) * eps
-        z_traj, nfe = self.trajectory(z0, t_context[:, 0], t_query)
-        source, gap = self.warp_sources(context, t_context, t_query) if self.config.output == "warp" else (None, None)
-        logits, flow = self.decode(z_traj, source, gap)
+        anchor = t_context[:, 0] if self.config.anchor == "first" else t_context[:, -1]
+        z_traj, nfe = self.trajectory(z0, anchor, t_query)
+        source = gap = features = None
+        if self.config.output == "warp":
+            source, gap, index = self.warp_sources(context, t_context, t_query)
+            if self.config.source_features:
+                features = maps[torch.arange(maps.shape[0], device=maps.device)[:, None], index]
+        logits, flow = self.decode(z_traj, source, gap, features)
         return Generation(logits=logits, z_traj=z_traj, z0_mean=mean, z0_logvar=logvar, nfe=nfe, flow=flow)
 
     def trajectory(self, z0: torch.Tensor, t0: torch.Tensor, t_query: torch.Tensor) -> tuple[torch.Tensor, int]:
         """Latent states (B, Tq, *latent) at ``t_query`` (B, Tq) from ``z0`` at ``t0`` (B,), and the NFE.
 
         The field is autonomous, so the batch is solved in one pass with each sample in its own clock (see
-        :func:`~odevideo.ode.solve.integrate`): a sample's frames are those it would get alone."""
-        sol = integrate(self.field, z0, t_query, t0, self.solver)
-        return sol.z, sol.nfe
+        :func:`~odevideo.ode.solve.integrate`): a sample's frames are those it would get alone. Times before
+        ``t0`` are reached by integrating the negated field forwards over ``t0 - t`` (the same ODE backwards
+        in time)."""
+        before = t_query < t0[:, None]  # (B, Tq)
+        z, nfe = None, 0
+        if not bool(before.all()):
+            sol = integrate(self.field, z0, torch.maximum(t_query, t0[:, None]), t0, self.solver)
+            z, nfe = sol.z, sol.nfe
+        if bool(before.any()):
+            back = integrate(_Backwards(self.field), z0, t0[:, None] + (t0[:, None] - t_query).clamp(min=0), t0,
+                             self.solver)
+            nfe += back.nfe
+            mask = before.view(*before.shape, *[1] * (back.z.ndim - 2))
+            z = back.z if z is None else torch.where(mask, back.z, z)
+        return z, nfe
+
+
+class _Backwards(nn.Module):
+    """The negated field: integrating it forwards over a span runs the ODE of ``field`` backwards over it."""
+
+    def __init__(self, field: nn.Module) -> None:
+        super().__init__()
+        self.field = field
+
+    def forward(self, t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return -self.field(t, z)
