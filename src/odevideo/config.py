@@ -283,9 +283,17 @@ def upgrade_legacy(tree: dict[str, Any]) -> dict[str, Any]:
 
 
 def without_ignored_options(tree: dict[str, Any]) -> dict[str, Any]:
-    """A stored config tree (a checkpoint's) without the options its model ignored when it was saved: a
-    ``direct`` latent model's ``warp_source``, which earlier versions accepted and stored."""
+    """A stored config tree (a checkpoint's) as its model was built: without the options the model ignored
+    when it was saved (a ``direct`` latent model's ``warp_source``, which earlier versions accepted and
+    stored), and with the latent models' options added since at the values that model had (``anchor: first``,
+    ``source_features: false``: a tree without them predates them)."""
     model = tree.get("model")
-    if isinstance(model, dict) and model.get("output") == "direct":
-        tree = {**tree, "model": {k: v for k, v in model.items() if k != "warp_source"}}
-    return tree
+    if not isinstance(model, dict):
+        return tree
+    model = dict(model)
+    if model.get("output") == "direct":
+        model.pop("warp_source", None)
+    if model.get("kind", "latent_ode") in ("latent_ode", "latent_rnn"):
+        model.setdefault("anchor", "first")
+        model.setdefault("source_features", False)
+    return {**tree, "model": model}

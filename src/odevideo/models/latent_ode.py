@@ -48,12 +48,14 @@ class EncoderDecoderConfig(KindConfig):
             latest at or before the query time; the decoder is then also told the time gap from that frame to
             the query) or the ``last`` one; ``None`` (the default): ``previous`` with ``output=warp``. A
             ``direct`` model warps nothing, so it refuses a value.
-        anchor: where the aggregator leaves the latent: at the ``first`` context frame (the GRU runs backwards
-            in time and the ODE integrates forwards from there, as in Voleti et al. and Rubanova et al.) or at
-            the ``last`` one (the GRU runs forwards; later times are integrated forwards from it and earlier
-            ones backwards, so the future starts from the most recent frame).
+        anchor: where the aggregator leaves the latent: at the ``last`` context frame (the default: the GRU
+            runs forwards; later times are integrated forwards from there and earlier ones backwards, so the
+            future starts from the most recent frame) or at the ``first`` one (the GRU runs backwards in time and
+            the ODE integrates forwards, as in Voleti et al. and Rubanova et al.; checkpoints written before
+            the option was added). Issue 23's steps in docs/benchmarks.md measured the choice.
         source_features: a ``warp`` decoder also reads the encoder's features of the frame it warps, so the
-            latent need only say where things go, not where they were.
+            latent need only say where things go, not where they were. ``None`` (the default): on for a
+            ``warp`` model with a spatial latent, off otherwise.
     """
 
     kind: str = "latent_ode"
@@ -66,8 +68,8 @@ class EncoderDecoderConfig(KindConfig):
     variational: bool = False
     output: Literal["warp", "direct"] = "warp"
     warp_source: Literal["previous", "last"] | None = None
-    anchor: Literal["first", "last"] = "first"
-    source_features: bool = False
+    anchor: Literal["first", "last"] = "last"
+    source_features: bool | None = None
 
     def __post_init__(self) -> None:
         check_choices(self, "model")
@@ -79,9 +81,12 @@ class EncoderDecoderConfig(KindConfig):
         if self.warp_source is not None and self.output != "warp":
             raise ConfigError(f"model.warp_source={self.warp_source} chooses the frame a warp model warps: set "
                               "model.output=warp, or drop model.warp_source")
-        if self.source_features and self.output != "warp":
-            raise ConfigError("model.source_features gives the decoder the features of the frame it warps: set "
-                              "model.output=warp, or model.source_features=false")
+        if self.source_features is None:
+            self.source_features = self.output == "warp" and self.latent == "spatial"
+        elif self.source_features and (self.output != "warp" or self.latent != "spatial"):
+            raise ConfigError("model.source_features gives the decoder the features of the frame it warps, beside "
+                              "a spatial latent: set model.output=warp and model.latent=spatial, or "
+                              "model.source_features=false")
 
 
 @dataclass
@@ -126,8 +131,6 @@ class LatentODE(VideoModel):
         out_channels = channels + EXTRA_CHANNELS if c.output == "warp" else channels
         extra = 1 if self.told_gap else 0  # the time gap to the warped frame, as one more decoder input channel
         if c.source_features:
-            if c.latent != "spatial":
-                raise ConfigError("model.source_features needs model.latent=spatial (features and latent side by side)")
             extra += c.width  # the encoder's features of the warped frame
         side = size // scale
         self.encoder = ConvEncoder(channels, c.width, c.patch, c.depth, c.downsample)

@@ -23,6 +23,7 @@ class LatentRNNConfig(EncoderDecoderConfig):
     """
 
     kind: Literal["latent_rnn"] = "latent_rnn"
+    anchor: Literal["first", "last"] = "first"  # it steps forwards only
 
     def __post_init__(self) -> None:
         super().__post_init__()
