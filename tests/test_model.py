@@ -94,8 +94,8 @@ def test_config_fields_reach_the_model(tiny_config):
         config = tiny_config()
         config.solver.step_size = step
         nfe[step] = config.build_model()(frames, t, torch.tensor([4.0])).nfe
-    # rk4: 4 evaluations per step over the 3 time units from the last context frame (t = 1) to t = 4
-    assert nfe == {1.0: 4 * 3, 0.25: 4 * 12}
+    # midpoint: 2 evaluations per step over the 3 time units from the last context frame (t = 1) to t = 4
+    assert nfe == {1.0: 2 * 3, 0.25: 2 * 12}
 
 
 @pytest.mark.parametrize("kind", ["latent_rnn", "convlstm"])

@@ -37,7 +37,7 @@ class SolverConfig:
         max_nfe: function evaluations allowed per solve; beyond it the solve fails with ``SolverError``.
     """
 
-    method: str = "rk4"
+    method: str = "midpoint"
     rtol: float = 1e-3
     atol: float = 1e-4
     step_size: float | None = 1.0
