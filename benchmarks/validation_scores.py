@@ -7,7 +7,8 @@
 The first ``--n`` validation sequences (synthetic data: their own seed; a folder: its validation windows, at
 most ``--n``), 10 -> 10, and copy-last on the same sequences. A run is a run directory, a checkpoint file or a
 shipped model's name. Train options removed since a run was made (``train.difference_weight``, code at
-4cc7e70) are dropped when its checkpoint is read. Prints one line a run.
+4cc7e70) are dropped when its checkpoint is read, and options added since take the values the run had.
+Prints one line a run.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import torch
 from safetensors import safe_open
 
 from odevideo import metrics, pretrained
-from odevideo.config import Config, load_config
+from odevideo.config import Config, load_config, without_ignored_options
 from odevideo.inference import generate
 from odevideo.perceptual.lpips import lpips
 
@@ -36,7 +37,7 @@ def load(run: str) -> torch.nn.Module:
         tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
     for key in REMOVED_TRAIN:
         tree["train"].pop(key, None)
-    model = Config.from_dict(tree).build_model()
+    model = Config.from_dict(without_ignored_options(tree)).build_model()  # older runs: the options they had
     model.load_state_dict(tensors)
     return model.eval()
 
