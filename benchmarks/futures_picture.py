@@ -55,7 +55,7 @@ def main() -> None:
               f"{m}..{m + args.n_future - 1}")
         for i, seq in enumerate(full):
             rows[i].append(seq[shown])
-    path = comparison_grid(truth, rows, m // args.every if args.every > 1 else m, RESULTS / args.out)
+    path = comparison_grid(truth, rows, sum(i < m for i in shown), RESULTS / args.out)  # context frames shown
     print(f"wrote {path} (rows per sequence: truth, {', '.join(s.partition('=')[0] for s in args.model)})")
 
 

@@ -29,7 +29,8 @@ from odevideo.inference import load_checkpoint, save_checkpoint
 ROOT = Path(__file__).resolve().parent
 RUNS = ROOT / "runs"
 CHECK_N = 32
-QUALITY = ("quality.json", "balls.json", "natural.json", "natural_train.json", "learned_balls.json")  # quality.py: the headline MSE
+# quality.py's results files: the headline MSE
+QUALITY = ("quality.json", "balls.json", "natural.json", "natural_train.json", "learned_balls.json")
 
 MODELS = {
     "mmnist1": {

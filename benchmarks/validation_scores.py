@@ -15,24 +15,20 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import torch
 from safetensors import safe_open
 
-from odevideo import metrics, pretrained
+from odevideo import metrics
 from odevideo.config import Config, load_config, without_ignored_options
-from odevideo.inference import generate
+from odevideo.inference import generate, resolve_checkpoint
 from odevideo.perceptual.lpips import lpips
 
 REMOVED_TRAIN = ("difference_weight",)
 
 
 def load(run: str) -> torch.nn.Module:
-    path = Path(run) / "checkpoints" / "best.safetensors" if Path(run).is_dir() else Path(run)
-    if not path.is_file():
-        path = pretrained.path(run)
-    with safe_open(str(path), framework="pt") as f:
+    with safe_open(str(resolve_checkpoint(run)), framework="pt") as f:
         tree = json.loads(f.metadata()["config"])
         tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
     for key in REMOVED_TRAIN:

@@ -10,7 +10,6 @@ from typing import ClassVar, Literal
 import torch
 from torch import nn
 
-from odevideo.errors import ConfigError
 from odevideo.models.blocks import ConvGRUCell
 from odevideo.models.latent_ode import EncoderDecoderConfig, LatentODE
 from odevideo.times import grid_steps
@@ -23,12 +22,7 @@ class LatentRNNConfig(EncoderDecoderConfig):
     """
 
     kind: Literal["latent_rnn"] = "latent_rnn"
-    anchor: Literal["first", "last"] = "first"  # it steps forwards only
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.anchor != "first":
-            raise ConfigError("a latent RNN steps forwards from the first context frame only: model.anchor=first")
+    anchor: Literal["first"] = "first"  # it steps forwards from the first context frame only
 
 
 class LatentRNN(LatentODE):
