@@ -97,11 +97,13 @@ class LatentODEConfig(EncoderDecoderConfig):
     Attributes:
         field_hidden: hidden width of the vector field.
         field_layers: hidden layers of the vector field.
+        field_zero_init: the field's output layer starts at zero (dz/dt = 0 until training moves it).
     """
 
     kind: Literal["latent_ode"] = "latent_ode"
     field_hidden: int = 32
     field_layers: int = 1
+    field_zero_init: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -161,7 +163,7 @@ class LatentODE(VideoModel):
         """The module that moves the latent: here the vector field of the ODE."""
         c = self.config
         field_cls = MLPField if c.latent == "vector" else ConvField
-        self.field = field_cls(c.latent_dim, c.field_hidden, c.field_layers)
+        self.field = field_cls(c.latent_dim, c.field_hidden, c.field_layers, c.field_zero_init)
 
     # ---------------------------------------------------------------- encode
     def encode(self, frames: torch.Tensor, t_context: torch.Tensor
