@@ -5,9 +5,13 @@
         --run new=RUN_DIR --run shipped=natural
 
 The first ``--n`` validation sequences (synthetic data: their own seed; a folder: its validation windows, at
-most ``--n``), 10 -> 10, and copy-last on the same sequences. A run is a run directory, a checkpoint file or a
-shipped model's name. Train options removed since a run was made (``train.difference_weight``, code at
-4cc7e70) are dropped when its checkpoint is read, and options added since take the values the run had.
+most ``--n``), 10 -> 10, and copy-last on the same sequences. With ``--k K``, a stochastic model also draws K
+futures per sequence (generator seeded 0): the best of K (per sequence, the draw of least MSE), the mean of K
+and the diversity (the per-frame sum of squared differences between two draws, averaged over pairs).
+
+A run is a run directory, a checkpoint file or a shipped model's name. Train options removed since a run was
+made (``train.difference_weight``, code at 4cc7e70) are dropped when its checkpoint is read, and options added
+since take the values the run had.
 Prints one line a run.
 """
 
@@ -21,7 +25,7 @@ from safetensors import safe_open
 
 from odevideo import metrics
 from odevideo.config import Config, load_config, without_ignored_options
-from odevideo.inference import generate, resolve_checkpoint
+from odevideo.inference import generate, resolve_checkpoint, sample_futures
 from odevideo.perceptual.lpips import lpips
 
 REMOVED_TRAIN = ("difference_weight",)
@@ -44,6 +48,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=256)
     parser.add_argument("--run", action="append", default=[], help="NAME=run directory, file or shipped name")
     parser.add_argument("--set", action="append", default=[], help="config override section.key=value")
+    parser.add_argument("--k", type=int, default=1, help="futures drawn per sequence from stochastic models")
     args = parser.parse_args()
     source = load_config(args.config, args.set).data.open("val")
     n = args.n if source.count is None else min(args.n, source.count)
@@ -60,6 +65,16 @@ def main() -> None:
                          for i in range(0, n, 64)])
         mse = metrics.score({"m": out}, frames[:, 10:20])["m"]["mse"].mean()
         print(f"{name}: validation MSE {float(mse):.2f}, LPIPS {float(lpips(out, frames[:, 10:20]).mean()):.4f}")
+        if args.k > 1 and model.stochastic:
+            generator = torch.Generator().manual_seed(0)
+            draws = torch.cat([sample_futures(model, frames[i:i + 64, :10], times[i:i + 64, :10],
+                                              times[i:i + 64, 10:20], args.k, generator=generator)
+                               for i in range(0, n, 64)])  # (N, K, 10, C, H, W)
+            per_draw = (draws - frames[:, None, 10:20]).pow(2).flatten(3).sum(-1).mean(-1)  # (N, K)
+            pairs = [(a, b) for a in range(args.k) for b in range(a + 1, args.k)]
+            spread = torch.stack([(draws[:, a] - draws[:, b]).pow(2).flatten(2).sum(-1).mean() for a, b in pairs])
+            print(f"{name}: best of {args.k} {float(per_draw.min(1).values.mean()):.2f}, mean of {args.k} "
+                  f"{float(per_draw.mean()):.2f}, diversity {float(spread.mean()):.2f}")
 
 
 if __name__ == "__main__":

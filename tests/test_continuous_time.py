@@ -155,7 +155,7 @@ def test_source_features_change_what_the_decoder_sees(tiny_config):
     frames = torch.rand(1, 3, 1, 32, 32)
     t_ctx, t_query = torch.tensor([0.0, 1.0, 2.0]), torch.tensor([2.5, 3.0])
     out = model(frames, t_ctx[None], t_query[None])
-    mean, _, maps = model.encode(frames, t_ctx[None])
+    mean, _, maps, _ = model.encode(frames, t_ctx[None])
     z, _ = model.trajectory(mean, t_ctx[-1:], t_query[None])  # anchored at the last context frame
     source, gap, index = model.warp_sources(frames, t_ctx[None], t_query[None])
     shuffled, _ = model.decode(z, source, gap, maps[:, [0, 0]])  # the first frame's features instead

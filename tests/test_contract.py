@@ -14,8 +14,8 @@ from odevideo.models.base import KindConfig
 
 # every kind, and the stochastic variant of each kind that has one
 VARIANTS = [(kind, {}) for kind in MODELS] + [("latent_ode", {"variational": True}),
-                                              ("latent_rnn", {"variational": True})]
-IDS = [kind + ("-variational" if extra else "") for kind, extra in VARIANTS]
+                                              ("latent_rnn", {"variational": True}), ("latent_ode", {"noise_dim": 2})]
+IDS = [kind + "".join(f"-{key}" for key in extra) for kind, extra in VARIANTS]
 
 
 @pytest.fixture(params=VARIANTS, ids=IDS)
@@ -50,7 +50,8 @@ def test_forward_returns_frames_at_the_query_times_and_no_zero_filled_fields(bui
         assert value is None or (value.shape[0] == 2 and value.abs().sum() > 0), name
     assert out.z_traj is None or out.z_traj.shape[:2] == (2, 8)
     if config.model.kind in ("latent_ode", "latent_rnn"):
-        assert (out.z0_logvar is not None) == config.model.variational == model.stochastic
+        assert (out.z0_logvar is not None) == config.model.variational
+        assert model.stochastic == (config.model.variational or config.model.noise_dim > 0)
 
 
 def test_continuous_kinds_take_any_real_time_and_discrete_ones_refuse_it(built):

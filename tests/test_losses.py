@@ -48,3 +48,14 @@ def test_objective_sorts_interleaved_irregular_targets_per_sample(tiny_config, o
         want = model(frames[i:i + 1, :3], times[i, :3], times[i, order])
         torch.testing.assert_close(out.logits[i], want.logits[0])
         torch.testing.assert_close(target[i], frames[i, order])
+
+
+def test_a_learned_prior_reads_the_targets_and_its_kl_enters_the_loss(tiny_config):
+    frames, times = torch.rand(2, 5, 1, 32, 32), torch.arange(5.0)
+    model = tiny_config(noise_dim=2).build_model().train()
+    total, recon, out, target = objective_loss(model, frames, times, n_context=3, objective="prediction",
+                                               loss="bce", kl_weight=0.5)
+    assert out.kl is not None and out.kl.shape == (2,) and bool((out.kl > 0).all())
+    torch.testing.assert_close(total, recon + 0.5 * out.kl.mean())
+    total.backward()
+    assert model.posterior.weight.grad.abs().sum() > 0 and model.prior.weight.grad.abs().sum() > 0

@@ -160,3 +160,33 @@ def test_a_new_warp_model_starts_by_copying_its_source_frame(tiny_config):
     assert out.flow.shape == (4, 8, 2, 32, 32) and out.flow.abs().max() < 1.0  # near-zero flow
     # the mask starts at sigmoid(3) = 0.95 on the warped last context frame
     assert (out.frames[:, 3] - frames[:, 3]).abs().mean() < 0.1
+
+
+def test_a_learned_prior_draws_from_the_posterior_with_targets_and_from_the_prior_without(tiny_config):
+    torch.manual_seed(0)
+    model = tiny_config(noise_dim=2).build_model().eval()
+    frames, t_ctx, t_q = torch.rand(2, 6, 1, 32, 32), torch.arange(3.0), torch.arange(6.0)
+    run = lambda **kw: model(frames[:, :3], t_ctx, t_q, **kw)  # noqa: E731
+    seed = lambda s: torch.Generator().manual_seed(s)  # noqa: E731
+    plain = run()
+    assert plain.kl is None and model.stochastic and model.reads_targets
+    torch.testing.assert_close(run().logits, plain.logits)  # no draw without sample: the prior's mean
+    a, b, c = (run(sample=True, generator=seed(s)).logits for s in (0, 0, 1))
+    torch.testing.assert_close(a, b)
+    assert not torch.allclose(a, c) and not torch.allclose(a, plain.logits)
+    post = run(targets=frames, generator=seed(0))
+    assert post.kl.shape == (2,) and bool((post.kl > 0).all())
+    assert not torch.allclose(post.logits, run(targets=frames.flip(1), generator=seed(0)).logits)
+    width = model.config.width
+    with torch.no_grad():  # a posterior that ignores the targets and copies the prior: KL 0
+        model.posterior.weight.zero_()
+        model.posterior.weight[:, :width] = model.prior.weight
+        model.posterior.bias.copy_(model.prior.bias)
+    torch.testing.assert_close(run(targets=frames).kl, torch.zeros(2), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("extra", [{"noise_dim": -1}, {"noise_dim": 2, "variational": True},
+                                   {"noise_dim": 2, "latent": "vector"}])
+def test_a_learned_prior_refuses_what_it_cannot_be(tiny_config, extra):
+    with pytest.raises(ConfigError, match="noise_dim"):
+        tiny_config(**extra)

@@ -47,7 +47,7 @@ def objective_loss(model: VideoModel, frames: torch.Tensor, times: torch.Tensor,
         n_context: the conditioning frames.
         objective: ``reconstruction`` or ``prediction``.
         loss: the pixel loss, ``bce`` or ``mse``.
-        kl_weight: weight of the KL term of variational models.
+        kl_weight: weight of the KL term of variational models and of models with a learned prior.
         perceptual_weight: weight of the mean LPIPS of the predicted frames (a sharpness loss).
 
     Returns:
@@ -57,12 +57,15 @@ def objective_loss(model: VideoModel, frames: torch.Tensor, times: torch.Tensor,
     n_query = n_context if objective == "reconstruction" else frames.shape[1]
     order = times[:, :n_query].argsort(dim=1)  # (B, Tq): the identity on the frame grid
     rows = torch.arange(frames.shape[0], device=frames.device)[:, None]
-    out = model(frames[:, :n_context], times[:, :n_context], times[rows, order])
     target = frames[rows, order]
+    given = {"targets": target} if model.reads_targets else {}
+    out = model(frames[:, :n_context], times[:, :n_context], times[rows, order], **given)
     recon = pixel_loss(out.logits, target, loss)
     total = recon
     if out.z0_logvar is not None:
         total = total + kl_weight * kl_to_standard_normal(out.z0_mean, out.z0_logvar)
+    if out.kl is not None:  # a learned prior's KL(q || p)
+        total = total + kl_weight * out.kl.mean()
     if perceptual_weight:
         from odevideo.perceptual.lpips import lpips_differentiable
 

@@ -41,6 +41,8 @@ class Generation:
             state per time (SimVP predicts a block of frames at once).
         z0_mean: the initial latent (its mean for variational models), (B, *latent_shape), or ``None``.
         z0_logvar: log-variance of z0 for variational models, else ``None``.
+        kl: KL(posterior || learned prior) of the stochastic code per sample, (B,), while a model with a
+            learned prior trains on the frames to predict (:attr:`VideoModel.reads_targets`), else ``None``.
         nfe: function evaluations of the ODE solve (0 for discrete models).
         flow: for models that warp a context frame (``output=warp``), the flow in pixels, (B, Tq, 2, H, W),
             that backward-warps it to each query time; else ``None``.
@@ -50,6 +52,7 @@ class Generation:
     z_traj: torch.Tensor | None = None
     z0_mean: torch.Tensor | None = None
     z0_logvar: torch.Tensor | None = None
+    kl: torch.Tensor | None = None
     nfe: int = 0
     flow: torch.Tensor | None = None
 
@@ -115,6 +118,12 @@ class VideoModel(nn.Module):
     @property
     def stochastic(self) -> bool:
         """Whether ``sample=True`` draws a future from a distribution (else there is one future per context)."""
+        return False
+
+    @property
+    def reads_targets(self) -> bool:
+        """Whether training passes the frames to predict to :meth:`forward` as ``targets=`` (a model with a
+        learned prior reads them into its posterior; at generation there are none)."""
         return False
 
     def forward(self, context: torch.Tensor, t_context: torch.Tensor, t_query: torch.Tensor, *,

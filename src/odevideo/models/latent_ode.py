@@ -14,6 +14,7 @@ from typing import Literal
 
 import torch
 from torch import nn
+from torch.distributions import Normal, kl_divergence
 
 from odevideo.errors import ConfigError
 from odevideo.models.base import Generation, KindConfig, VideoModel
@@ -53,6 +54,12 @@ class EncoderDecoderConfig(KindConfig):
             future starts from the most recent frame) or at the ``first`` one (the GRU runs backwards in time and
             the ODE integrates forwards, as in Voleti et al. and Rubanova et al.; checkpoints written before
             the option was added). Issue 23's steps in docs/benchmarks.md measured the choice.
+        noise_dim: channels of a stochastic code drawn beside the latent (spatial latents; 0: none). While
+            training it is drawn from a posterior that also sees the frames to predict, and at generation from a
+            prior learned from the context alone (SVG-LP, Denton and Fergus 2018); the loss holds the KL between
+            the two (``train.kl_weight``). Samples then differ where the context leaves the future open, so best
+            of K can pay. Exclusive with ``variational`` (z0 drawn around the context's mean against a fixed
+            N(0, I) prior, which collapses: issue 23).
         source_features: a ``warp`` decoder also reads the encoder's features of the frame it warps, so the
             latent need only say where things go, not where they were. ``None`` (the default): on for a
             ``warp`` model with a spatial latent, off otherwise.
@@ -70,12 +77,18 @@ class EncoderDecoderConfig(KindConfig):
     warp_source: Literal["previous", "last"] | None = None
     anchor: Literal["first", "last"] = "last"
     source_features: bool | None = None
+    noise_dim: int = 0
 
     def __post_init__(self) -> None:
         check_choices(self, "model")
         check_positive(self, "model", "patch", "width", "depth", "latent_dim")
         if self.downsample < 0:
             raise ConfigError(f"model.downsample must be >= 0, got {self.downsample}")
+        if self.noise_dim < 0:
+            raise ConfigError(f"model.noise_dim must be >= 0, got {self.noise_dim}")
+        if self.noise_dim and (self.variational or self.latent != "spatial"):
+            raise ConfigError("model.noise_dim draws a code from a learned prior beside a spatial latent: set "
+                              "model.latent=spatial and model.variational=false, or model.noise_dim=0")
         if self.warp_source not in (None, "previous", "last"):
             raise ConfigError(f"model.warp_source={self.warp_source!r} is not one of ['previous', 'last', null]")
         if self.warp_source is not None and self.output != "warp":
@@ -97,13 +110,11 @@ class LatentODEConfig(EncoderDecoderConfig):
     Attributes:
         field_hidden: hidden width of the vector field.
         field_layers: hidden layers of the vector field.
-        field_zero_init: the field's output layer starts at zero (dz/dt = 0 until training moves it).
     """
 
     kind: Literal["latent_ode"] = "latent_ode"
     field_hidden: int = 32
     field_layers: int = 1
-    field_zero_init: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -148,13 +159,17 @@ class LatentODE(VideoModel):
             self.decoder = ConvDecoder(c.width + extra, out_channels, c.width, c.patch, c.depth, c.downsample)
             self.state_shape: tuple[int, ...] = (4 * c.latent_dim,)
         else:
-            self.latent_shape = (c.latent_dim, side, side)
+            self.latent_shape = (c.latent_dim + c.noise_dim, side, side)  # the stochastic code moves with z
             self.to_features = nn.Identity()
             self.cell = ConvGRUCell(c.width + 1, c.width)  # + the time gap, as a constant map
             self.head = nn.Conv2d(c.width, n_stats, 1)
             self.from_latent = nn.Identity()
-            self.decoder = ConvDecoder(c.latent_dim + extra, out_channels, c.width, c.patch, c.depth, c.downsample)
+            self.decoder = ConvDecoder(self.latent_shape[0] + extra, out_channels, c.width, c.patch, c.depth,
+                                       c.downsample)
             self.state_shape = (c.width, side, side)
+            if c.noise_dim:
+                self.prior = nn.Conv2d(c.width, 2 * c.noise_dim, 3, padding=1)  # the context's state -> p(u)
+                self.posterior = nn.Conv2d(2 * c.width, 2 * c.noise_dim, 3, padding=1)  # + the targets -> q(u)
         if c.output == "warp":
             init_composition(self.decoder.net[-1], channels, c.patch)
         self.build_dynamics()
@@ -163,15 +178,16 @@ class LatentODE(VideoModel):
         """The module that moves the latent: here the vector field of the ODE."""
         c = self.config
         field_cls = MLPField if c.latent == "vector" else ConvField
-        self.field = field_cls(c.latent_dim, c.field_hidden, c.field_layers, c.field_zero_init)
+        self.field = field_cls(self.latent_shape[0], c.field_hidden, c.field_layers)
 
     # ---------------------------------------------------------------- encode
     def encode(self, frames: torch.Tensor, t_context: torch.Tensor
-               ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+               ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
         """Context frames (B, M, C, H, W) at times ``t_context`` (B, M) -> the latent's mean and log-variance
-        (``None`` unless variational), each (B, *latent), at the anchor frame (``model.anchor``), and the
-        encoder's feature maps of every frame, (B, M, width, h, w). The aggregator sees, with each frame, the
-        time gap to the frame it saw before, so irregularly spaced context frames are told apart."""
+        (``None`` unless variational), each (B, latent_dim, ...), at the anchor frame (``model.anchor``), the
+        encoder's feature maps of every frame, (B, M, width, h, w), and the aggregator's final state (B, *state).
+        The aggregator sees, with each frame, the time gap to the frame it saw before, so irregularly spaced
+        context frames are told apart."""
         b, m = frames.shape[:2]
         steps = t_context[:, 1:] - t_context[:, :-1]
         forwards = self.config.anchor == "last"
@@ -188,8 +204,28 @@ class LatentODE(VideoModel):
         maps = maps.unflatten(0, (b, m))
         if self.config.variational:
             mean, logvar = stats.chunk(2, dim=1)
-            return mean, logvar, maps
-        return stats, None, maps
+            return mean, logvar, maps, h
+        return stats, None, maps, h
+
+    def code(self, state: torch.Tensor, targets: torch.Tensor | None, sample: bool,
+             generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The stochastic code u (B, noise_dim, h, w) beside the latent, and KL(q || p) per sample (``None``
+        without targets). With ``targets`` (training) u is drawn from the posterior q(u | context, targets),
+        whose input is the aggregator's ``state`` and the mean of the targets' encoder maps over time (any
+        number of targets, at any times); else from the learned prior p(u | context) when ``sample``, or its
+        mean."""
+        p_mean, p_logvar = self.prior(state).chunk(2, dim=1)
+        if targets is None:
+            if not sample:
+                return p_mean, None
+            eps = torch.randn(p_mean.shape, generator=generator, device=p_mean.device, dtype=p_mean.dtype)
+            return p_mean + torch.exp(0.5 * p_logvar) * eps, None
+        seen = self.encoder(targets.flatten(0, 1)).unflatten(0, targets.shape[:2]).mean(1)
+        q_mean, q_logvar = self.posterior(torch.cat([state, seen], dim=1)).chunk(2, dim=1)
+        q = Normal(q_mean, torch.exp(0.5 * q_logvar))
+        kl = kl_divergence(q, Normal(p_mean, torch.exp(0.5 * p_logvar))).flatten(1).sum(1)
+        eps = torch.randn(q_mean.shape, generator=generator, device=q_mean.device, dtype=q_mean.dtype)
+        return q_mean + q.scale * eps, kl
 
     # ---------------------------------------------------------------- decode
     def decode(self, z: torch.Tensor, source: torch.Tensor | None = None, gap: torch.Tensor | None = None,
@@ -235,21 +271,32 @@ class LatentODE(VideoModel):
     # ---------------------------------------------------------------- forward
     @property
     def stochastic(self) -> bool:
-        """Whether z0 is a distribution to sample from (``model.variational``)."""
-        return self.config.variational
+        """Whether z0 is a distribution to sample from (``model.variational`` or ``model.noise_dim``)."""
+        return self.config.variational or self.config.noise_dim > 0
+
+    @property
+    def reads_targets(self) -> bool:
+        """A learned prior's posterior reads the frames to predict while training (``model.noise_dim``)."""
+        return self.config.noise_dim > 0
 
     def forward(self, context: torch.Tensor, t_context: torch.Tensor, t_query: torch.Tensor, *,
-                sample: bool = False, generator: torch.Generator | None = None) -> Generation:
+                sample: bool = False, generator: torch.Generator | None = None,
+                targets: torch.Tensor | None = None) -> Generation:
         """The contract's call (:meth:`odevideo.models.base.VideoModel.forward`): query times are real numbers,
         so times between, at or beyond the context frames are all fine. A variational model draws z0 while
-        training, and in eval mode with ``sample``; otherwise it uses the mean."""
+        training, and in eval mode with ``sample``; otherwise it uses the mean. A model with a learned prior
+        (``model.noise_dim``) draws its code from the posterior given ``targets``, the frames at ``t_query``
+        (training), else from the prior with ``sample``, else takes the prior's mean."""
         t_context, t_query = self.check(context, t_context, t_query)
         t_context, t_query = t_context.to(context), t_query.to(context)
-        mean, logvar, maps = self.encode(context, t_context)
-        z0 = mean
+        mean, logvar, maps, state = self.encode(context, t_context)
+        z0, kl = mean, None
         if logvar is not None and (self.training or sample):
             eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
             z0 = mean + torch.exp(0.5 * logvar) * eps
+        if self.config.noise_dim:
+            u, kl = self.code(state, targets, sample, generator)
+            z0 = torch.cat([z0, u], dim=1)
         anchor = t_context[:, 0] if self.config.anchor == "first" else t_context[:, -1]
         z_traj, nfe = self.trajectory(z0, anchor, t_query)
         source = gap = features = None
@@ -258,7 +305,7 @@ class LatentODE(VideoModel):
             if self.config.source_features:
                 features = maps[torch.arange(maps.shape[0], device=maps.device)[:, None], index]
         logits, flow = self.decode(z_traj, source, gap, features)
-        return Generation(logits=logits, z_traj=z_traj, z0_mean=mean, z0_logvar=logvar, nfe=nfe, flow=flow)
+        return Generation(logits=logits, z_traj=z_traj, z0_mean=mean, z0_logvar=logvar, nfe=nfe, flow=flow, kl=kl)
 
     def trajectory(self, z0: torch.Tensor, t0: torch.Tensor, t_query: torch.Tensor) -> tuple[torch.Tensor, int]:
         """Latent states (B, Tq, *latent) at ``t_query`` (B, Tq) from ``z0`` at ``t0`` (B,), and the NFE.

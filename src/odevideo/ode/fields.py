@@ -13,18 +13,13 @@ from torch import nn
 class TanhField(nn.Module):
     """dz/dt = out(tanh(... tanh(in(z)))): ``layers`` hidden layers of ``hidden`` units made by ``layer``."""
 
-    def __init__(self, layer: Callable[[int, int], nn.Module], dim: int, hidden: int, layers: int,
-                 zero_init: bool = False) -> None:
+    def __init__(self, layer: Callable[[int, int], nn.Module], dim: int, hidden: int, layers: int) -> None:
         super().__init__()
         sizes = [dim] + [hidden] * layers
         blocks: list[nn.Module] = []
         for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
             blocks += [layer(n_in, n_out), nn.Tanh()]
-        out = layer(sizes[-1], dim)
-        if zero_init:  # dz/dt = 0 at the start: the latent stays put until training moves it
-            nn.init.zeros_(out.weight)
-            nn.init.zeros_(out.bias)
-        self.net = nn.Sequential(*blocks, out)
+        self.net = nn.Sequential(*blocks, layer(sizes[-1], dim))
 
     def forward(self, t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)
@@ -33,8 +28,8 @@ class TanhField(nn.Module):
 class MLPField(TanhField):
     """dz/dt for a vector latent z of shape (B, D): an MLP with tanh hidden layers."""
 
-    def __init__(self, dim: int, hidden: int, layers: int, zero_init: bool = False) -> None:
-        super().__init__(nn.Linear, dim, hidden, layers, zero_init)
+    def __init__(self, dim: int, hidden: int, layers: int) -> None:
+        super().__init__(nn.Linear, dim, hidden, layers)
 
 
 class ConvField(TanhField):
@@ -43,5 +38,5 @@ class ConvField(TanhField):
     Being convolutional, it can move content across the latent map (advection), the motion a video needs.
     """
 
-    def __init__(self, dim: int, hidden: int, layers: int, zero_init: bool = False) -> None:
-        super().__init__(lambda n_in, n_out: nn.Conv2d(n_in, n_out, 3, padding=1), dim, hidden, layers, zero_init)
+    def __init__(self, dim: int, hidden: int, layers: int) -> None:
+        super().__init__(lambda n_in, n_out: nn.Conv2d(n_in, n_out, 3, padding=1), dim, hidden, layers)
