@@ -11,14 +11,14 @@ from odevideo.config import Config, load_config
 # frames directly unless a test asks for output=warp. fp32 everywhere, so that
 # results do not depend on whether this machine computes bf16 natively (train.precision=auto would).
 TINY = ("data.size=32", "data.digit_size=14", "data.batch_size=4", "data.val_size=8", "model.kind=latent_ode",
-        "model.width=8", "model.output=direct",
+        "model.width=8", "model.depth=2", "model.output=direct",
         "model.latent_dim=4", "model.field_hidden=8", "train.val_every=3", "train.log_every=1",
         "train.precision=32-true", "data.irregular=0")  # a tiny latent ODE on the demo config's data
 TINY_CLI = [arg for item in TINY for arg in ("--set", item)]
 
 
 KIND_TINY = {"latent_ode": (),
-             "latent_rnn": ("model.width=8", "model.latent_dim=4", "model.output=direct"),
+             "latent_rnn": ("model.width=8", "model.depth=2", "model.latent_dim=4", "model.output=direct"),
              "convlstm": ("model.hidden=8", "model.layers=2"),
              "objects": ("model.box=14", "model.sprite=16", "model.hidden=16", "model.refine_steps=5"),
              "simvp": ("data.n_context=4", "model.context=4", "model.hid_s=4", "model.hid_t=16", "model.n_t=2")}

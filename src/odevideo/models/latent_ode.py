@@ -69,7 +69,7 @@ class EncoderDecoderConfig(KindConfig):
     latent: Literal["spatial", "vector"] = "spatial"
     patch: int = 4
     width: int = 32
-    depth: int = 2
+    depth: int = 4
     downsample: int = 0
     latent_dim: int = 16
     variational: bool = False
