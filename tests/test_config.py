@@ -145,3 +145,7 @@ def test_a_stored_latent_config_from_before_the_anchor_builds_the_model_it_was()
     assert (new.anchor, new.source_features) == ("last", True)
     assert Config.from_dict(without_ignored_options(load_config("balls").to_dict())).model == new
     assert load_config("balls", ["model.output=direct", "model.warp_source=null"]).model.source_features is False
+    for zero in (False, True):  # an initialisation option measured and removed: the weights load without it
+        stored = {**load_config("balls").to_dict()}
+        stored["model"] = {**stored["model"], "field_zero_init": zero}
+        assert Config.from_dict(without_ignored_options(stored)).model == new

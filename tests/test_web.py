@@ -60,7 +60,7 @@ def test_the_page_and_its_lists(client):
         assert client.get(asset).status_code == 200
     assert "http" not in client.get("/static/app.js").text.replace("http://www.w3.org/2000/svg", "")  # no calls out
     names = [m["name"] for m in client.get("/api/models").json()]
-    assert {"mmnist1", "mmnist2", "balls", "natural"} <= set(names)
+    assert {"mmnist1", "mmnist2", "balls", "natural", "mmnist2_learned"} <= set(names)
     assert "digits2" in client.get("/api/clips").json()
 
 

