@@ -277,6 +277,7 @@ def models_cmd() -> None:
 
     from odevideo import pretrained
 
+    width = max(9, *(len(n) for n in pretrained.names()))
     for name in pretrained.names():
         c = pretrained.card(name)
         h = c["headline"]
@@ -285,7 +286,7 @@ def models_cmd() -> None:
             scores += f", FVD {h['fvd']:.1f}, LPIPS {h['lpips']:.3f}"
         if "best_of_k_mse" in h:
             scores += f", best of {h['k']} MSE {h['best_of_k_mse']:.1f}"
-        typer.echo(f"{name:<9} {c['title']}; {c['kind']}, {c['parameters']:,} parameters, {c['channels']}x"
+        typer.echo(f"{name:<{width}} {c['title']}; {c['kind']}, {c['parameters']:,} parameters, {c['channels']}x"
                    f"{c['size']}x{c['size']}, {c['n_context']} -> {c['n_future']} frames\n          {scores}\n"
                    + textwrap.fill(c["about"], 110, initial_indent=" " * 10, subsequent_indent=" " * 10))
     typer.echo(f"\nCards, with each score's command and results file: {pretrained.HERE}/NAME.json")
