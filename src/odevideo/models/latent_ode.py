@@ -217,14 +217,12 @@ class LatentODE(VideoModel):
         if targets is None:
             if not sample:
                 return p_mean, None
-            eps = torch.randn(p_mean.shape, generator=generator, device=p_mean.device, dtype=p_mean.dtype)
-            return p_mean + torch.exp(0.5 * p_logvar) * eps, None
+            return _draw(p_mean, p_logvar, generator), None
         seen = self.encoder(targets.flatten(0, 1)).unflatten(0, targets.shape[:2]).mean(1)
         q_mean, q_logvar = self.posterior(torch.cat([state, seen], dim=1)).chunk(2, dim=1)
         # KL(N(q_mean, q_var) || N(p_mean, p_var)) in closed form (a NaN is then the training step's to skip)
         kl = 0.5 * (p_logvar - q_logvar + (q_logvar.exp() + (q_mean - p_mean).pow(2)) / p_logvar.exp() - 1)
-        eps = torch.randn(q_mean.shape, generator=generator, device=q_mean.device, dtype=q_mean.dtype)
-        return q_mean + torch.exp(0.5 * q_logvar) * eps, kl.float().flatten(1).sum(1)
+        return _draw(q_mean, q_logvar, generator), kl.float().flatten(1).sum(1)
 
     # ---------------------------------------------------------------- decode
     def decode(self, z: torch.Tensor, source: torch.Tensor | None = None, gap: torch.Tensor | None = None,
@@ -291,8 +289,7 @@ class LatentODE(VideoModel):
         mean, logvar, maps, state = self.encode(context, t_context)
         z0, kl = mean, None
         if logvar is not None and (self.training or sample):
-            eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-            z0 = mean + torch.exp(0.5 * logvar) * eps
+            z0 = _draw(mean, logvar, generator)
         if self.config.noise_dim:
             u, kl = self.code(state, targets, sample, generator)
             z0 = torch.cat([z0, u], dim=1)
@@ -325,6 +322,12 @@ class LatentODE(VideoModel):
             mask = before.view(*before.shape, *[1] * (back.z.ndim - 2))
             z = back.z if z is None else torch.where(mask, back.z, z)
         return z, nfe
+
+
+def _draw(mean: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """A draw from N(mean, exp(logvar)), differentiable in both (the reparameterisation)."""
+    eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+    return mean + torch.exp(0.5 * logvar) * eps
 
 
 class _Backwards(nn.Module):
